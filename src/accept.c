@@ -1,0 +1,169 @@
+/*
+ * accept.c - take connections off the listeners and hand each to a handler.
+ *
+ * Back-pressure keeps no queue of its own: at --max-conns the listeners
+ * simply leave the epoll set and new connections wait in the kernel's
+ * backlog until a handler exits.  When the process runs out of fds
+ * (EMFILE/ENFILE) or memory, the listeners pause on a timer instead of
+ * spinning on a readable socket that cannot be accepted.  A connection that
+ * was accepted is always either handed to a handler or closed with a log
+ * line - never dropped silently.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+#define ACCEPT_BATCH 32		/* per wake-up: keeps signals and reaping timely */
+#define EXHAUSTED_PAUSE_MS 100	/* retry after EMFILE & co. */
+#define SPAWN_FAIL_PAUSE_MS 100	/* retry after fork/spawn EAGAIN or ENOMEM */
+
+static void arm(struct server *s, struct listener *l, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+
+	if (l->armed == on || l->fd < 0 || l->is_conn)
+		return;
+	if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) == 0)
+		l->armed = on;
+	else
+		log_err("epoll_ctl on %s: %s", l->name, strerror(errno));
+}
+
+/* Listeners are in the poll set exactly when nothing holds them back. */
+void accept_update(struct server *s)
+{
+	int64_t now = mono_ms();
+	bool want;
+
+	if (s->resume_at_ms && now >= s->resume_at_ms)
+		s->resume_at_ms = 0;
+	want = !s->stopping && s->active < s->opt->max_conns && !s->resume_at_ms;
+	for (int i = 0; i < s->n_lst; i++)
+		arm(s, &s->lst[i], want);
+}
+
+static void pause_for(struct server *s, int ms, const char *why, int err)
+{
+	int64_t now = mono_ms();
+
+	s->resume_at_ms = now + ms;
+	/* At most one line a second, however hard the storm. */
+	if (now - s->last_pause_log_ms >= 1000) {
+		s->last_pause_log_ms = now;
+		log_warn("%s: %s; pausing accept for %d ms", why, strerror(err), ms);
+	}
+	accept_update(s);
+}
+
+static void fill_conn(struct server *s, struct conn_info *c, int fd, struct listener *l,
+		      const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	struct sockaddr_storage peer;
+
+	memset(c, 0, sizeof *c);
+	c->fd = fd;
+	c->lst = l;
+	if (!ss) {	/* an inherited connection: ask the socket */
+		memset(&peer, 0, sizeof peer);
+		sslen = sizeof peer;
+		getpeername(fd, (struct sockaddr *)&peer, &sslen);
+		ss = &peer;
+	}
+	peer_from_sockaddr(&c->remote, (const struct sockaddr *)ss, sslen);
+	if (l && l->fixed_local && l->local.family != AF_UNIX) {
+		c->local = l->local;
+	} else {
+		struct sockaddr_storage loc;
+		socklen_t len = sizeof loc;
+
+		memset(&loc, 0, sizeof loc);
+		if (getsockname(fd, (struct sockaddr *)&loc, &len) == 0)
+			peer_from_sockaddr(&c->local, (struct sockaddr *)&loc, len);
+	}
+	if (c->remote.family == AF_UNIX) {
+		struct ucred uc;
+		socklen_t len = sizeof uc;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+			c->uid = uc.uid;
+			c->gid = uc.gid;
+			c->pid = uc.pid;
+		}
+	} else if (s->opt->nodelay) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
+}
+
+/* Starts the handler for an accepted (or inherited) connection fd and
+ * closes acceptd's copy: the peer must see EOF when the handler closes it.
+ * Returns 0, or -1 if no handler could be started. */
+int accept_serve(struct server *s, int fd, struct listener *l,
+		 const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	struct conn_info c;
+	char who[ADDR_STRLEN];
+	pid_t pid;
+
+	fill_conn(s, &c, fd, l, ss, sslen);
+	c.connnum = conns_source_acquire(s, &c.remote);
+	pid = spawn_handler(s, &c);
+	peer_format(&c.remote, who, sizeof who);
+	if (pid < 0) {
+		int e = errno;
+
+		conns_source_release(s, &c.remote);
+		close(fd);
+		s->failed++;
+		log_err("%s: cannot start handler: %s; connection closed", who, strerror(e));
+		if (e == EAGAIN || e == ENOMEM)
+			pause_for(s, SPAWN_FAIL_PAUSE_MS, "handler start failed", e);
+		return -1;
+	}
+	conns_track(s, pid, &c);
+	close(fd);
+	s->total++;
+	log_info("connection %s on %s pid %d", who, l ? l->name : "?", (int)pid);
+	return 0;
+}
+
+/* accept(2): these mean the one connection went away, or the network had a
+ * hiccup; the listener itself is fine. */
+static bool transient(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED ||
+	       e == EPROTO || e == ENETDOWN || e == ENOPROTOOPT || e == EHOSTDOWN ||
+	       e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH ||
+	       e == EPERM;
+}
+
+void accept_ready(struct server *s, struct listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		int fd;
+
+		if (s->active >= s->opt->max_conns || s->resume_at_ms || s->stopping)
+			break;
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (transient(errno))
+				continue;
+			pause_for(s, EXHAUSTED_PAUSE_MS, l->name, errno);
+			break;
+		}
+		accept_serve(s, fd, l, &ss, len);
+	}
+	accept_update(s);
+}

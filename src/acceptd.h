@@ -1,0 +1,201 @@
+/*
+ * acceptd.h - the types every module shares and the index of their
+ * external functions, grouped by the file that defines them.
+ *
+ * Each module owns one role; the only shared state is struct server,
+ * which main.c creates and passes down.  Pure modules (addr.c, options.c,
+ * source.c, sdcompat.c's parser, log.c's escaping) do no I/O on their own
+ * so the unit tests in tests/unit can drive them table-first.
+ */
+#ifndef ACCEPTD_H
+#define ACCEPTD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#define ACCEPTD_MAX_LISTEN_OPTS 64
+#define ADDR_STRLEN 128		/* "[v6%scope]:port" fits; unix paths are cut */
+#define ENV_MAX_VARS 16		/* per-connection variables we add */
+
+/* What the command line (and later the config file) asked for. */
+enum builtin_kind { BUILTIN_NONE = 0, BUILTIN_ECHO, BUILTIN_DISCARD,
+	BUILTIN_CHARGEN, BUILTIN_DAYTIME, BUILTIN_TIME };
+
+struct options {
+	const char *listen[ACCEPTD_MAX_LISTEN_OPTS];
+	int n_listen;
+	bool inetd;		/* -i: fd 0 must be our socket */
+	enum builtin_kind builtin;
+	char **program;		/* argv of PROGRAM, NULL for a built-in */
+	unsigned max_conns;	/* -c */
+	unsigned backlog;
+	unsigned drain_secs;
+	int socket_mode;	/* -1: leave it to the umask */
+	bool reuseport;
+	bool nodelay;
+	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
+};
+
+/* A parsed ADDR (the -l argument), before any socket exists. */
+enum addr_kind { ADDR_ANY, ADDR_IPV4, ADDR_IPV6, ADDR_HOST, ADDR_UNIX };
+
+struct addr_spec {
+	enum addr_kind kind;
+	uint16_t port;
+	char host[256];		/* ADDR_HOST: name to resolve */
+	struct sockaddr_storage ss;	/* ADDR_IPV4/IPV6/UNIX: ready to bind */
+	socklen_t sslen;
+};
+
+/* A socket address reduced to what handlers and the logs see. */
+struct peer {
+	int family;		/* AF_INET, AF_INET6 (never v4-mapped), AF_UNIX */
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t port;
+	uint8_t raw[16];	/* address bytes, 4 or 16 used: the source key */
+	char path[108];		/* AF_UNIX bound path, "" if unnamed */
+};
+
+struct listener {
+	int fd;
+	bool owned;		/* we created it: close and unlink on stop */
+	bool is_conn;		/* an inherited connected socket, not a listener */
+	bool armed;		/* currently in the epoll set */
+	bool fixed_local;	/* bound to one address: getsockname not needed */
+	char name[ADDR_STRLEN];	/* ACCEPTD_LISTENER */
+	char unix_path[108];	/* owned unix socket to unlink, "" if none */
+	dev_t unix_dev;		/* identity of the file we created */
+	ino_t unix_ino;
+	struct peer local;	/* the bound address when fixed_local */
+};
+
+struct conn_info {
+	int fd;
+	struct peer remote;
+	struct peer local;
+	struct listener *lst;	/* NULL for a single inherited connection */
+	uid_t uid;		/* AF_UNIX peer credentials */
+	gid_t gid;
+	pid_t pid;
+	unsigned connnum;	/* open connections from this source, this one included */
+};
+
+struct table;
+
+struct server {
+	struct options *opt;
+	struct listener *lst;
+	int n_lst;
+	int epfd;
+	int sigfd;
+	unsigned active;
+	unsigned long long total, refused, failed;
+	int64_t resume_at_ms;	/* accept paused until then (EMFILE), 0 if not */
+	int64_t last_pause_log_ms;
+	bool stopping;
+	int stop_stage;		/* 0 drain, 1 TERM sent, 2 KILL sent */
+	int64_t stop_deadline_ms;
+	int exit_status;	/* the last handler's, for single-connection mode */
+	struct table *sources;	/* open connections per source address */
+	struct table *children;	/* handler processes by pid */
+	mode_t umask0;
+	sigset_t sigs_ignored;	/* ignored at start: reset in handlers */
+	char **base_env;	/* environ minus our plumbing */
+	const char *program_path;	/* resolved PROGRAM */
+};
+
+/* accept.c */
+void accept_update(struct server *s);
+int accept_serve(struct server *s, int fd, struct listener *l,
+		 const struct sockaddr_storage *ss, socklen_t sslen);
+void accept_ready(struct server *s, struct listener *l);
+
+/* addr.c */
+int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen);
+int parse_ipv4_strict(const char *s, struct in_addr *out);
+void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa, socklen_t len);
+int peer_format(const struct peer *p, char *buf, size_t len);
+bool sockaddr_is_wildcard(const struct sockaddr *sa);
+
+/* builtin.c */
+int builtin_lookup(const char *name, enum builtin_kind *out);
+const char *builtin_name(enum builtin_kind k);
+void builtin_serve(enum builtin_kind k, int fd) __attribute__((noreturn));
+size_t builtin_chargen_line(unsigned line, char out[74]);
+uint32_t builtin_time_value(time_t now);
+
+/* conns.c */
+int conns_init(struct server *s);
+unsigned conns_source_acquire(struct server *s, const struct peer *p);
+void conns_source_release(struct server *s, const struct peer *p);
+int conns_track(struct server *s, pid_t pid, const struct conn_info *c);
+void conns_reap(struct server *s);
+void conns_signal_all(struct server *s, int sig);
+
+/* listen.c */
+void listen_fix_stdio(void);
+int listen_acquire(struct server *s, char *err, size_t errlen);
+void listen_close_owned(struct server *s);
+
+/* log.c */
+enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,
+	LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
+void log_init(int verbosity);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
+#define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+
+/* sdglue.c */
+int sdg_listen_fds(char ***names);
+void notify_send(const char *msg);
+
+/* options.c */
+enum opt_result { OPT_OK = 0, OPT_EXIT_OK = 1, OPT_USAGE = 2 };
+void options_defaults(struct options *o);
+enum opt_result options_parse(struct options *o, int argc, char **argv,
+			      char *err, size_t errlen);
+int parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+void options_usage(void);
+
+/* server.c */
+int server_init(struct server *s, struct options *o);
+int server_run(struct server *s);
+int64_t mono_ms(void);
+
+/* signals.c */
+int signals_init(sigset_t *ignored_at_start);
+int signals_read(int sigfd);
+
+/* table.c */
+#define TABLE_KEY_MAX 20
+struct table;
+struct table *table_new(size_t entries, size_t recsize);
+void table_free(struct table *t);
+void *table_get(struct table *t, const unsigned char *key);
+void *table_put(struct table *t, const unsigned char *key);
+void table_del(struct table *t, const unsigned char *key);
+size_t table_count(const struct table *t);
+void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
+
+/* spawn.c */
+char **spawn_base_env(char **environ_in);
+int spawn_resolve(const char *prog, char *out, size_t outlen);
+pid_t spawn_handler(struct server *s, const struct conn_info *c);
+
+/* sdcompat.c */
+int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,
+			 pid_t self, int *n, char ***names);
+int sdc_listen_fds_with_names(char ***names);
+int sdc_notify(const char *state);
+
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * listen.c - where the listening sockets come from, in the order SPEC.md
+ * gives: the service manager (LISTEN_FDS), else a socket on fd 0 (inetd),
+ * else sockets acceptd binds itself.
+ *
+ * Whatever the source, the rest of acceptd only ever sees struct listener:
+ * a non-blocking, close-on-exec listening fd and the name handlers get as
+ * ACCEPTD_LISTENER.  An inherited *connected* socket (systemd Accept=yes,
+ * inetd nowait) becomes an entry with is_conn set: one connection to serve,
+ * after which acceptd exits.  Only sockets we created are closed and
+ * unlinked on stop; inherited ones belong to whoever passed them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+enum sock_class { SOCK_LISTENING, SOCK_CONNECTED, SOCK_NOT_SOCKET, SOCK_NOT_STREAM };
+
+static enum sock_class classify(int fd, int *family)
+{
+	int type = 0, acc = 0, dom = 0;
+	socklen_t l = sizeof type;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return SOCK_NOT_SOCKET;
+	l = sizeof dom;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
+		dom = AF_UNSPEC;
+	*family = dom;
+	if (type != SOCK_STREAM)
+		return SOCK_NOT_STREAM;
+	l = sizeof acc;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0 && acc)
+		return SOCK_LISTENING;
+	return SOCK_CONNECTED;
+}
+
+static struct listener *add_listener(struct server *s)
+{
+	struct listener *n = realloc(s->lst, sizeof *n * (size_t)(s->n_lst + 1));
+
+	if (!n)
+		return NULL;
+	s->lst = n;
+	n = &s->lst[s->n_lst++];
+	memset(n, 0, sizeof *n);
+	n->fd = -1;
+	return n;
+}
+
+/* Fills l->local and l->name from the socket itself, so port 0 is shown as
+ * the port the kernel picked. */
+static void describe(struct listener *l, const char *fdname)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0)
+		peer_from_sockaddr(&l->local, (struct sockaddr *)&ss, len);
+	l->fixed_local = l->local.family == AF_UNIX ||
+			 ((l->local.family == AF_INET || l->local.family == AF_INET6) &&
+			  !sockaddr_is_wildcard((struct sockaddr *)&ss));
+	if (fdname && *fdname && strcmp(fdname, "unknown") != 0)
+		log_escape(l->name, sizeof l->name, fdname, strlen(fdname));
+	else
+		peer_format(&l->local, l->name, sizeof l->name);
+}
+
+static const char *class_why(enum sock_class c)
+{
+	return c == SOCK_NOT_SOCKET ? "not a socket" : "not a stream socket";
+}
+
+static int take_inherited(struct server *s, int fd, enum sock_class c,
+			  const char *fdname, char *err, size_t errlen)
+{
+	struct listener *l = add_listener(s);
+
+	if (!l) {
+		snprintf(err, errlen, "fd %d: out of memory", fd);
+		return -1;
+	}
+	l->fd = fd;
+	l->is_conn = c == SOCK_CONNECTED;
+	if (!l->is_conn && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "fd %d: cannot make non-blocking: %s", fd, strerror(errno));
+		return -1;
+	}
+	describe(l, fdname);
+	if (l->is_conn)
+		log_info("serving one connection on fd %d (%s)", fd, l->name);
+	else
+		log_notice("listening on %s (fd %d)", l->name, fd);
+	return 0;
+}
+
+static int from_systemd(struct server *s, char *err, size_t errlen)
+{
+	char **names = NULL;
+	int n = sdg_listen_fds(&names), rc = 0;
+
+	if (n < 0) {
+		log_warn("ignoring LISTEN_FDS/LISTEN_PID: not valid (%s)", strerror(-n));
+		return 0;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		int fd = 3 + i, fam;
+		enum sock_class c = classify(fd, &fam);
+
+		if (c == SOCK_NOT_SOCKET || c == SOCK_NOT_STREAM) {
+			snprintf(err, errlen, "fd %d (%s) from the service manager: %s",
+				 fd, names ? names[i] : "unknown", class_why(c));
+			rc = -1;
+		} else {
+			rc = take_inherited(s, fd, c, names ? names[i] : NULL, err, errlen);
+		}
+	}
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	if (rc == 0 && n > 0 && s->opt->n_listen)
+		log_warn("--listen ignored: sockets came from the service manager");
+	return rc < 0 ? -1 : n;
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* inetd passes the socket as fds 0, 1 and 2.  acceptd keeps a close-on-exec
+ * copy and points its own stdio at /dev/null: a handler must not find the
+ * listening socket on fd 2, and a connection must see EOF when its handler
+ * closes it, not when acceptd exits. */
+static int from_fd0(struct server *s, char *err, size_t errlen)
+{
+	int fam, fd, null;
+	enum sock_class c = classify(0, &fam);
+	bool forced = s->opt->inetd;
+
+	if (c == SOCK_NOT_SOCKET) {
+		if (!forced)
+			return 0;
+		snprintf(err, errlen, "fd 0 (--inetd): not a socket");
+		return -1;
+	}
+	if (c == SOCK_NOT_STREAM) {
+		snprintf(err, errlen, "fd 0: %s", class_why(c));
+		return -1;
+	}
+	if (c == SOCK_CONNECTED && !forced && fam != AF_INET && fam != AF_INET6)
+		return 0;	/* e.g. a socketpair from a supervisor: not inetd */
+	fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || null < 0) {
+		snprintf(err, errlen, "fd 0: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 2; i >= 0; i--)
+		if (i == 0 || same_file(i, fd))
+			dup2(null, i);
+	close(null);
+	return take_inherited(s, fd, c, NULL, err, errlen) < 0 ? -1 : 1;
+}
+
+static int set_int(int fd, int level, int opt, int v)
+{
+	return setsockopt(fd, level, opt, &v, sizeof v);
+}
+
+/* A unix socket file nobody listens on is left over from a crash: replace
+ * it.  Anything else at that path (a live socket, a regular file) is not
+ * ours to remove. */
+static int clear_stale_unix(const struct sockaddr_un *sun, socklen_t len)
+{
+	struct stat st;
+	int fd, r;
+
+	if (sun->sun_path[0] == '\0' || lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	r = connect(fd, (const struct sockaddr *)sun, len);
+	close(fd);
+	if (r == 0 || errno != ECONNREFUSED)
+		return -1;
+	return unlink(sun->sun_path);
+}
+
+static int bind_unix(int fd, const struct addr_spec *a, const struct options *o)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+	mode_t old = 0;
+	int r;
+
+	/* The mode is applied through the umask so the socket never exists
+	 * with wider permissions than asked, not even for a moment. */
+	if (o->socket_mode >= 0)
+		old = umask((mode_t)(~o->socket_mode & 0777));
+	r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+	if (r < 0 && errno == EADDRINUSE && clear_stale_unix(sun, a->sslen) == 0)
+		r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+	if (o->socket_mode >= 0) {
+		int e = errno;
+
+		umask(old);
+		if (r == 0 && sun->sun_path[0])
+			r = chmod(sun->sun_path, (mode_t)o->socket_mode);
+		errno = r < 0 ? errno : e;
+	}
+	return r;
+}
+
+static int bind_one(const struct addr_spec *a, const struct options *o,
+		    struct listener *l, char *err, size_t errlen)
+{
+	int fam = a->ss.ss_family;
+	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	char shown[ADDR_STRLEN];
+	struct peer want;
+	int e;
+
+	peer_from_sockaddr(&want, (const struct sockaddr *)&a->ss, a->sslen);
+	peer_format(&want, shown, sizeof shown);
+	if (fd < 0)
+		goto fail;
+	if (fam == AF_UNIX) {
+		if (bind_unix(fd, a, o) < 0)
+			goto fail;
+	} else {
+		if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+			goto fail;
+		if (o->reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
+			goto fail;
+		/* Explicit either way: net.ipv6.bindv6only must not decide
+		 * whether "[::]" also serves IPv4. */
+		if (fam == AF_INET6 && set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+				 !sockaddr_is_wildcard((const struct sockaddr *)&a->ss)) < 0)
+			goto fail;
+		if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) < 0)
+			goto fail;
+	}
+	if (listen(fd, (int)o->backlog) < 0)
+		goto fail;
+	l->fd = fd;
+	l->owned = true;
+	describe(l, NULL);
+	if (fam == AF_UNIX && a->ss.ss_family == AF_UNIX && want.path[0] != '@') {
+		struct stat st;
+
+		snprintf(l->unix_path, sizeof l->unix_path, "%s", want.path);
+		if (stat(l->unix_path, &st) == 0) {
+			l->unix_dev = st.st_dev;
+			l->unix_ino = st.st_ino;
+		}
+	}
+	log_notice("listening on %s", l->name);
+	return 0;
+fail:
+	e = errno;
+	snprintf(err, errlen, "cannot listen on %s: %s", shown, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	errno = e;	/* bind_any looks at it to decide on IPv4 */
+	return -1;
+}
+
+static int bind_spec_at(struct server *s, const struct addr_spec *a, char *err, size_t errlen)
+{
+	struct listener *l = add_listener(s);
+
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (bind_one(a, s->opt, l, err, errlen) < 0) {
+		s->n_lst--;
+		return -1;
+	}
+	return 0;
+}
+
+/* PORT alone: one dual-stack socket, or IPv4 where the host has no IPv6. */
+static int bind_any(struct server *s, uint16_t port, char *err, size_t errlen)
+{
+	struct addr_spec a = { .kind = ADDR_IPV6 };
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	sin6->sin6_addr = in6addr_any;
+	a.sslen = sizeof *sin6;
+	if (bind_spec_at(s, &a, err, errlen) == 0)
+		return 0;
+	if (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL && errno != EPROTONOSUPPORT)
+		return -1;
+	memset(&a.ss, 0, sizeof a.ss);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	a.sslen = sizeof *sin;
+	return bind_spec_at(s, &a, err, errlen);
+}
+
+static int bind_host(struct server *s, const struct addr_spec *a, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof port, "%u", a->port);
+	r = getaddrinfo(a->host, port, &hints, &res);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", a->host, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct addr_spec one = { .kind = ADDR_IPV4 };
+		bool dup = false;
+
+		/* getaddrinfo repeats addresses (once per /etc/hosts line). */
+		for (struct addrinfo *p = res; p != ai && !dup; p = p->ai_next)
+			dup = p->ai_addrlen == ai->ai_addrlen &&
+			      memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0;
+		if (dup || ai->ai_addrlen > sizeof one.ss)
+			continue;
+		memcpy(&one.ss, ai->ai_addr, ai->ai_addrlen);
+		one.sslen = ai->ai_addrlen;
+		if (bind_spec_at(s, &one, err, errlen) < 0)
+			break;
+	}
+	freeaddrinfo(res);
+	return ai ? -1 : 0;
+}
+
+static int from_options(struct server *s, char *err, size_t errlen)
+{
+	static const char *const dflt[] = { "8080" };
+	const char *const *list = s->opt->n_listen ? s->opt->listen : dflt;
+	int n = s->opt->n_listen ? s->opt->n_listen : 1;
+
+	for (int i = 0; i < n; i++) {
+		struct addr_spec a;
+		int r;
+
+		if (addr_parse(list[i], &a, err, errlen) < 0)
+			return -1;	/* options.c checked it already */
+		if (a.kind == ADDR_ANY)
+			r = bind_any(s, a.port, err, errlen);
+		else if (a.kind == ADDR_HOST)
+			r = bind_host(s, &a, err, errlen);
+		else
+			r = bind_spec_at(s, &a, err, errlen);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* fds 0-2 must be open before acceptd creates any fd of its own, or a
+ * listener could land on fd 2 and receive log lines.  A closed fd 0 so
+ * becomes /dev/null, which is simply "not a socket" below. */
+void listen_fix_stdio(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			_exit(1);
+}
+
+int listen_acquire(struct server *s, char *err, size_t errlen)
+{
+	int r = 0;
+
+	if (!s->opt->inetd)
+		r = from_systemd(s, err, errlen);
+	if (r == 0)
+		r = from_fd0(s, err, errlen);
+	if (r == 0)
+		r = from_options(s, err, errlen);
+	return r < 0 ? -1 : 0;
+}
+
+void listen_close_owned(struct server *s)
+{
+	for (int i = 0; i < s->n_lst; i++) {
+		struct listener *l = &s->lst[i];
+		struct stat st;
+
+		if (!l->owned || l->fd < 0)
+			continue;
+		close(l->fd);
+		l->fd = -1;
+		/* Unlink only the file we made: a newer instance may have
+		 * replaced it meanwhile. */
+		if (l->unix_path[0] && stat(l->unix_path, &st) == 0 &&
+		    st.st_dev == l->unix_dev && st.st_ino == l->unix_ino)
+			unlink(l->unix_path);
+	}
+}

@@ -1,0 +1,69 @@
+/*
+ * main.c - wires the modules together and nothing else.
+ *
+ * Order matters: fds 0-2 are secured before any other fd exists; options
+ * are checked before any socket is touched (usage errors exit 2); the
+ * listeners are acquired before the loop starts (failures exit 1).
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "acceptd.h"
+
+extern char **environ;
+
+static int prepare_handler(struct server *s, char *path, size_t pathlen)
+{
+	if (s->opt->program) {
+		if (spawn_resolve(s->opt->program[0], path, pathlen) < 0) {
+			log_err("PROGRAM '%s': not found or not executable", s->opt->program[0]);
+			return 2;
+		}
+		s->program_path = path;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct options opt;
+	static struct server srv;
+	static char path[PATH_MAX];
+	char err[512];
+	int r;
+
+	listen_fix_stdio();
+	options_defaults(&opt);
+	r = options_parse(&opt, argc, argv, err, sizeof err);
+	log_init(opt.verbosity);
+	if (r == OPT_EXIT_OK)
+		return 0;
+	if (r == OPT_USAGE) {
+		log_err("%s", err);
+		return 2;
+	}
+	srv.opt = &opt;
+	if ((r = prepare_handler(&srv, path, sizeof path)) != 0)
+		return r;
+	srv.sigfd = signals_init(&srv.sigs_ignored);
+	if (srv.sigfd < 0 || server_init(&srv, &opt) < 0) {
+		log_err("cannot set up the event loop");
+		return 1;
+	}
+	if (listen_acquire(&srv, err, sizeof err) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	srv.base_env = spawn_base_env(environ);
+	if (!srv.base_env) {
+		log_err("out of memory");
+		return 1;
+	}
+	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
+		   opt.program ? opt.program[0] : builtin_name(opt.builtin));
+	return server_run(&srv);
+}

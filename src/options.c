@@ -1,0 +1,219 @@
+/*
+ * options.c - the command line, parsed strictly and without side effects.
+ *
+ * Every value is checked here, before any socket exists, so a typo costs a
+ * one-line message and exit 2 rather than a half-started daemon.  Numbers
+ * take no sign, no blanks, no trailing junk and never wrap.  Nothing here
+ * prints except --help and --version; errors go back to the caller as text.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+#define MAX_CONNS_LIMIT 1000000
+#define MAX_BACKLOG 65535
+#define MAX_DRAIN (24 * 3600)
+
+enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN };
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "inetd", no_argument, NULL, 'i' },
+	{ "builtin", required_argument, NULL, 'b' },
+	{ "max-conns", required_argument, NULL, 'c' },
+	{ "nodelay", no_argument, NULL, 'D' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
+	{ "drain", required_argument, NULL, OPT_DRAIN },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Leading '+': stop at PROGRAM so its own options stay its own. */
+static const char shortopts[] = "+:l:ib:c:DvqhV";
+
+void options_defaults(struct options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->max_conns = 100;
+	o->backlog = SOMAXCONN;
+	o->drain_secs = 10;
+	o->socket_mode = -1;
+}
+
+/* Decimal, 0..max, digits only.  Returns 0 or -1 (errno ERANGE when the
+ * digits are fine but the value is too large). */
+int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (!s || !*s)
+		return errno = EINVAL, -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return errno = EINVAL, -1;
+		if (v > (max - (unsigned long long)(*p - '0')) / 10)
+			return errno = ERANGE, -1;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int num_opt(const char *name, const char *arg, unsigned long long min,
+		   unsigned long long max, unsigned *out, char *err, size_t errlen)
+{
+	unsigned long long v;
+
+	if (parse_uint(arg, max, &v) < 0 || v < min) {
+		if (errno == EINVAL && (!*arg || arg[strspn(arg, "0123456789")] != '\0'))
+			snprintf(err, errlen, "%s '%s': not a number", name, arg);
+		else
+			snprintf(err, errlen, "%s '%s': out of range (%llu-%llu)",
+				 name, arg, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int mode_opt(const char *arg, int *out, char *err, size_t errlen)
+{
+	char *end;
+	long v;
+
+	if (!*arg || arg[strspn(arg, "01234567")] != '\0' || strlen(arg) > 4) {
+		snprintf(err, errlen, "--socket-mode '%s': not an octal mode like 0660", arg);
+		return -1;
+	}
+	v = strtol(arg, &end, 8);
+	*out = (int)v;
+	return 0;
+}
+
+static enum opt_result one_opt(struct options *o, int c, const char *arg,
+			       const char *optname, char *err, size_t errlen)
+{
+	struct addr_spec spec;
+	char why[160];
+
+	switch (c) {
+	case 'l':
+		if (addr_parse(arg, &spec, why, sizeof why) < 0) {
+			snprintf(err, errlen, "--listen '%s': %s", arg, why);
+			return OPT_USAGE;
+		}
+		if (o->n_listen == ACCEPTD_MAX_LISTEN_OPTS) {
+			snprintf(err, errlen, "--listen: at most %d addresses",
+				 ACCEPTD_MAX_LISTEN_OPTS);
+			return OPT_USAGE;
+		}
+		o->listen[o->n_listen++] = arg;
+		return OPT_OK;
+	case 'i': o->inetd = true; return OPT_OK;
+	case 'b':
+		if (builtin_lookup(arg, &o->builtin) < 0) {
+			snprintf(err, errlen,
+				 "--builtin '%s': unknown (echo, discard, chargen, daytime, time)", arg);
+			return OPT_USAGE;
+		}
+		return OPT_OK;
+	case 'c':
+		return num_opt("--max-conns", arg, 1, MAX_CONNS_LIMIT, &o->max_conns,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_BACKLOG:
+		return num_opt("--backlog", arg, 1, MAX_BACKLOG, &o->backlog,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_DRAIN:
+		return num_opt("--drain", arg, 0, MAX_DRAIN, &o->drain_secs,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_SOCKET_MODE:
+		return mode_opt(arg, &o->socket_mode, err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_REUSEPORT: o->reuseport = true; return OPT_OK;
+	case 'D': o->nodelay = true; return OPT_OK;
+	case 'v': o->verbosity = 1; return OPT_OK;
+	case 'q': o->verbosity = -1; return OPT_OK;
+	case 'h': options_usage(); return OPT_EXIT_OK;
+	case 'V': printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION); return OPT_EXIT_OK;
+	case ':':
+		snprintf(err, errlen, "%s: missing value", optname);
+		return OPT_USAGE;
+	default:
+		snprintf(err, errlen, "unknown option '%s' (see acceptd --help)", optname);
+		return OPT_USAGE;
+	}
+}
+
+enum opt_result options_parse(struct options *o, int argc, char **argv,
+			      char *err, size_t errlen)
+{
+	enum opt_result r;
+	int c;
+
+	opterr = 0;
+	optind = 0;	/* 0, not 1: makes glibc re-initialise between calls */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		/* For the message: the word as typed, not getopt's guess. */
+		const char *typed = argv[optind - 1];
+		char shortname[3] = { '-', (char)optopt, '\0' };
+
+		if ((c == '?' || c == ':') && optopt)
+			typed = shortname;
+		r = one_opt(o, c, optarg, typed, err, errlen);
+		if (r != OPT_OK)
+			return r;
+	}
+	if (optind < argc)
+		o->program = argv + optind;
+	if (o->program && o->builtin != BUILTIN_NONE) {
+		snprintf(err, errlen, "--builtin and PROGRAM '%s' exclude each other",
+			 o->program[0]);
+		return OPT_USAGE;
+	}
+	if (o->program && !o->program[0][0]) {
+		snprintf(err, errlen, "PROGRAM: empty name");
+		return OPT_USAGE;
+	}
+	if (!o->program && o->builtin == BUILTIN_NONE)
+		o->builtin = BUILTIN_ECHO;
+	if (o->inetd && o->n_listen) {
+		snprintf(err, errlen, "--inetd and --listen exclude each other");
+		return OPT_USAGE;
+	}
+	return OPT_OK;
+}
+
+void options_usage(void)
+{
+	fputs("Usage: acceptd [OPTION]... [--] [PROGRAM [ARG]...]\n"
+	      "Accept connections and hand each to PROGRAM, or to a built-in service.\n"
+	      "\n"
+	      "  -l, --listen ADDR      listen on ADDR (repeatable): PORT, IPV4:PORT,\n"
+	      "                         [IPV6]:PORT, HOST:PORT or unix:PATH (default 8080)\n"
+	      "  -i, --inetd            take the socket from fd 0 (inetd wait or nowait)\n"
+	      "  -b, --builtin NAME     echo, discard, chargen, daytime or time (default echo)\n"
+	      "  -c, --max-conns N      at most N connections at once (default 100)\n"
+	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
+	      "      --backlog N        listen backlog of sockets acceptd creates\n"
+	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"
+	      "      --socket-mode MODE permissions of unix sockets acceptd creates\n"
+	      "      --drain SECS       on SIGTERM, wait this long for connections (default 10)\n"
+	      "  -v, --verbose          log every connection\n"
+	      "  -q, --quiet            log only warnings and errors\n"
+	      "  -h, --help             show this help and exit\n"
+	      "  -V, --version          show the version and exit\n"
+	      "\n"
+	      "Sockets come from systemd (LISTEN_FDS), else a socket on fd 0 (inetd),\n"
+	      "else from --listen.  See acceptd(8).\n", stdout);
+}

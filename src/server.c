@@ -1,0 +1,167 @@
+/*
+ * server.c - the one event loop: listeners, the signalfd and timers.
+ *
+ * Each wake-up handles what epoll reported, reaps every exited child, and
+ * then re-decides whether the listeners belong in the poll set.  The only
+ * timers are deadlines (EMFILE back-off, drain, the kill stages), folded
+ * into epoll_wait's timeout.  Stopping: close the listeners we created (new
+ * connects are refused), stop polling inherited ones (their owner keeps
+ * them), let handlers finish for --drain seconds, then SIGTERM their
+ * process groups, and SIGKILL 5 s later.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+#define KILL_GRACE_MS 5000
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int server_init(struct server *s, struct options *o)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+	s->opt = o;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0 || conns_init(s) < 0)
+		return -1;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) < 0)
+		return -1;
+	return 0;
+}
+
+static void log_counters(const struct server *s, const char *when)
+{
+	log_notice("%sactive %u total %llu refused %llu failed %llu", when, s->active,
+		   s->total, s->refused, s->failed);
+}
+
+static void begin_stop(struct server *s, int sig)
+{
+	if (s->stopping) {
+		/* A second SIGTERM/SIGINT: skip to the next stage now. */
+		s->stop_deadline_ms = mono_ms();
+		return;
+	}
+	s->stopping = true;
+	notify_send("STOPPING=1");
+	log_notice("SIG%s: stopping; %u connection(s) open, draining up to %u s",
+		   sigabbrev_np(sig), s->active, s->opt->drain_secs);
+	accept_update(s);	/* listeners out of the poll set... */
+	listen_close_owned(s);	/* ...and ours closed: connects are refused */
+	s->stop_deadline_ms = mono_ms() + (int64_t)s->opt->drain_secs * 1000;
+}
+
+static void stop_stage(struct server *s)
+{
+	if (s->stop_stage == 0) {
+		log_warn("drain time over: sending SIGTERM to %u handler(s)", s->active);
+		conns_signal_all(s, SIGTERM);
+		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
+	} else if (s->stop_stage == 1) {
+		log_warn("sending SIGKILL to %u handler(s)", s->active);
+		conns_signal_all(s, SIGKILL);
+		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
+	} else {
+		/* Unkillable (D state): do not hang the service manager. */
+		log_err("%u handler(s) did not exit after SIGKILL; exiting anyway", s->active);
+		s->active = 0;
+	}
+	s->stop_stage++;
+}
+
+static void on_signals(struct server *s)
+{
+	int sig;
+
+	while ((sig = signals_read(s->sigfd)) > 0) {
+		switch (sig) {
+		case SIGTERM:
+		case SIGINT:
+			begin_stop(s, sig);
+			break;
+		case SIGUSR1:
+			log_counters(s, "");
+			break;
+		case SIGHUP:
+			log_warn("SIGHUP: reload is not available in this version; ignored");
+			break;
+		default:	/* SIGCHLD: reaped below, on every wake-up */
+			break;
+		}
+	}
+}
+
+static int next_timeout(const struct server *s)
+{
+	int64_t now = mono_ms(), at = -1;
+
+	if (s->resume_at_ms)
+		at = s->resume_at_ms;
+	if (s->stopping && (at < 0 || s->stop_deadline_ms < at))
+		at = s->stop_deadline_ms;
+	if (at < 0)
+		return -1;
+	return at <= now ? 0 : (int)(at - now);
+}
+
+static bool has_listeners(const struct server *s)
+{
+	for (int i = 0; i < s->n_lst; i++)
+		if (!s->lst[i].is_conn)
+			return true;
+	return false;
+}
+
+int server_run(struct server *s)
+{
+	struct epoll_event evs[64];
+	bool single = !has_listeners(s);
+
+	for (int i = 0; i < s->n_lst; i++)
+		if (s->lst[i].is_conn) {
+			if (accept_serve(s, s->lst[i].fd, &s->lst[i], NULL, 0) < 0)
+				s->exit_status = 1;
+			s->lst[i].fd = -1;
+		}
+	accept_update(s);
+	notify_send("READY=1");
+	for (;;) {
+		int n = epoll_wait(s->epfd, evs, 64, next_timeout(s));
+
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL)
+				on_signals(s);
+			else
+				accept_ready(s, evs[i].data.ptr);
+		}
+		if (s->active > 0)
+			conns_reap(s);
+		if (s->stopping && s->active > 0 && mono_ms() >= s->stop_deadline_ms)
+			stop_stage(s);
+		if ((s->stopping || single) && s->active == 0)
+			break;
+		accept_update(s);
+	}
+	if (s->stopping)
+		log_counters(s, "stopped: ");
+	return single && !s->stopping ? s->exit_status : 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * signals.c - signals arrive as reads on a signalfd, in the event loop.
+ *
+ * The signals acceptd acts on are blocked for good and read from one fd,
+ * so no handler ever runs asynchronously and reaping happens in the loop.
+ * Handlers must not inherit any of this: spawn.c gives them an empty mask
+ * and resets to SIG_DFL every signal that was ignored when acceptd started
+ * (exec keeps SIG_IGN), which is recorded here before anything changes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+static const int watched[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+
+int signals_init(sigset_t *reset_in_children)
+{
+	sigset_t set;
+
+	sigemptyset(reset_in_children);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			sigaddset(reset_in_children, sig);
+	}
+	/* A closed stderr pipe must not kill the daemon; writes to sockets
+	 * use MSG_NOSIGNAL anyway.  Handlers get SIGPIPE back. */
+	signal(SIGPIPE, SIG_IGN);
+	sigaddset(reset_in_children, SIGPIPE);
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+		sigaddset(&set, watched[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* The next pending signal, or 0 when none is left. */
+int signals_read(int sigfd)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	do
+		n = read(sigfd, &si, sizeof si);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
+}

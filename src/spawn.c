@@ -1,0 +1,212 @@
+/*
+ * spawn.c - start the process that serves one connection.
+ *
+ * A PROGRAM handler is started with posix_spawn (glibc: clone(CLONE_VM |
+ * CLONE_VFORK), so the master's size never makes it slower) and gets:
+ *   fds 0 and 1 = the connection, 2 = acceptd's stderr, nothing else
+ *     (every fd of ours is CLOEXEC from birth; closefrom(3) is the backstop);
+ *   an empty signal mask and every signal at SIG_DFL - the ones acceptd
+ *     found ignored at start are reset explicitly, since exec keeps SIG_IGN;
+ *   a process group of its own, so -t and the drain can signal its children;
+ *   acceptd's environment minus its plumbing, plus the UCSPI variables.
+ * A built-in runs in a forked child of its own until the pool exists.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+
+/* Names acceptd sets per connection, or that belong to its own plumbing:
+ * none may reach a handler from acceptd's environment. */
+static const char *const dropped[] = {
+	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "FDSTORE",
+	"PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEIP",
+	"TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
+	"UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID",
+	"REMOTE_ADDR", "REMOTE_PORT", "ACCEPTD_LISTENER", NULL
+};
+
+static bool is_dropped(const char *var)
+{
+	size_t n = strcspn(var, "=");
+
+	for (int i = 0; dropped[i]; i++)
+		if (strlen(dropped[i]) == n && strncmp(var, dropped[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* The environment every handler starts from, with room at the end for the
+ * per-connection variables; built once. */
+char **spawn_base_env(char **environ_in)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ_in && environ_in[n])
+		n++;
+	env = calloc(n + ENV_MAX_VARS + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!is_dropped(environ_in[i]))
+			env[k++] = environ_in[i];
+	return env;
+}
+
+/* PATH lookup once at start: a typo fails at once instead of per
+ * connection, and each spawn skips the search. */
+int spawn_resolve(const char *prog, char *out, size_t outlen)
+{
+	const char *path = getenv("PATH");
+	struct stat st;
+
+	if (strchr(prog, '/')) {
+		snprintf(out, outlen, "%s", prog);
+		return access(out, X_OK) == 0 && stat(out, &st) == 0 &&
+		       S_ISREG(st.st_mode) ? 0 : -1;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		if (len == 0)
+			snprintf(out, outlen, "./%s", prog);
+		else
+			snprintf(out, outlen, "%.*s/%s", (int)len, path, prog);
+		if (access(out, X_OK) == 0 && stat(out, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+		path += len + (path[len] == ':');
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+struct envbuf {
+	char s[ENV_MAX_VARS][160];
+	int n;
+};
+
+static void env_add(struct envbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void env_add(struct envbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (b->n == ENV_MAX_VARS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->s[b->n++], sizeof b->s[0], fmt, ap);
+	va_end(ap);
+}
+
+static void conn_env(const struct conn_info *c, const char *lname, struct envbuf *b)
+{
+	b->n = 0;
+	if (c->remote.family == AF_UNIX) {
+		env_add(b, "PROTO=UNIX");
+		env_add(b, "UNIXREMOTEUID=%u", (unsigned)c->uid);
+		env_add(b, "UNIXREMOTEGID=%u", (unsigned)c->gid);
+		env_add(b, "UNIXREMOTEPID=%d", (int)c->pid);
+	} else {
+		env_add(b, "PROTO=TCP");
+		env_add(b, "TCPLOCALIP=%s", c->local.ip);
+		env_add(b, "TCPLOCALPORT=%u", c->local.port);
+		env_add(b, "TCPREMOTEIP=%s", c->remote.ip);
+		env_add(b, "TCPREMOTEPORT=%u", c->remote.port);
+		env_add(b, "REMOTE_ADDR=%s", c->remote.ip);
+		env_add(b, "REMOTE_PORT=%u", c->remote.port);
+	}
+	env_add(b, "TCPCONNNUM=%u", c->connnum);
+	env_add(b, "ACCEPTD_LISTENER=%s", lname);
+}
+
+static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid)
+{
+	static struct envbuf eb;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
+	char lname[ADDR_STRLEN];
+	char **env = s->base_env;
+	size_t nbase = 0;
+	int r;
+
+	if (c->lst && !c->lst->is_conn)
+		snprintf(lname, sizeof lname, "%s", c->lst->name);
+	else if (c->lst && c->lst->name[0])
+		snprintf(lname, sizeof lname, "%s", c->lst->name);
+	else
+		peer_format(&c->local, lname, sizeof lname);
+	conn_env(c, lname, &eb);
+	while (env[nbase])
+		nbase++;
+	for (int i = 0; i < eb.n; i++)
+		env[nbase + (size_t)i] = eb.s[i];
+
+	sigemptyset(&none);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+				 POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &s->sigs_ignored);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, c->fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, c->fd, 1);
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+	r = posix_spawn(pid, s->program_path, &fa, &at, s->opt->program, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	env[nbase] = NULL;	/* the base stays reusable */
+	return r;
+}
+
+static int spawn_builtin(struct server *s, const struct conn_info *c, pid_t *pid)
+{
+	sigset_t none;
+	pid_t p = fork();
+
+	if (p < 0)
+		return errno;
+	if (p > 0) {
+		*pid = p;
+		return 0;
+	}
+	/* The child has no exec to shed our fds: drop them by hand. */
+	if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0)
+		_exit(111);
+	close_range(3, ~0U, 0);
+	setpgid(0, 0);
+	signal(SIGPIPE, SIG_IGN);	/* a write to a gone peer returns EPIPE */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	builtin_serve(s->opt->builtin, 0);
+}
+
+/* Returns the handler's pid, or -1 with errno set (nothing was started). */
+pid_t spawn_handler(struct server *s, const struct conn_info *c)
+{
+	pid_t pid = -1;
+	int r = s->opt->program ? spawn_program(s, c, &pid) : spawn_builtin(s, c, &pid);
+
+	if (r != 0) {
+		errno = r;
+		return -1;
+	}
+	return pid;
+}

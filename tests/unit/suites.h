@@ -1,0 +1,14 @@
+/* suites.h - one check Suite per module under test; tests/unit/main.c
+ * runs them all. */
+#ifndef UNIT_SUITES_H
+#define UNIT_SUITES_H
+#include <check.h>
+
+Suite *addr_suite(void);
+Suite *options_suite(void);
+Suite *sdcompat_suite(void);
+Suite *log_suite(void);
+Suite *table_suite(void);
+Suite *builtin_suite(void);
+
+#endif

@@ -1,0 +1,267 @@
+"""acceptd_test - shared helpers for the integration tests.
+
+Every test runs the real acceptd binary ($ACCEPTD) against real sockets on
+loopback or unix sockets only, and speaks TAP so automake's tap-driver
+counts each case.  Rules kept here so each test file need not repeat them:
+
+  * readiness is read from acceptd's own log ("listening on ADDR"), never
+    guessed with a sleep;
+  * every process a test starts is stopped by its pid, with a bounded wait
+    and SIGKILL as the last resort;
+  * every test case runs under an alarm, so a hang fails instead of
+    blocking the suite.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+ACCEPTD = os.environ.get("ACCEPTD") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "src", "acceptd")
+CASE_TIMEOUT = int(os.environ.get("ACCEPTD_CASE_TIMEOUT", "60"))
+
+_cases = []
+
+
+class Skip(Exception):
+    """Raise from a test case to report it as skipped, with the reason."""
+
+
+def case(fn):
+    """Decorator: register a test case, run in the order defined."""
+    _cases.append(fn)
+    return fn
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(_sig, _frame):
+    raise _Timeout("test case exceeded %d s" % CASE_TIMEOUT)
+
+
+def run():
+    """Run every registered case, print TAP, exit 0 (the driver counts)."""
+    signal.signal(signal.SIGALRM, _alarm)
+    print("1..%d" % len(_cases), flush=True)
+    failed = 0
+    for i, fn in enumerate(_cases, 1):
+        name = fn.__name__
+        signal.alarm(CASE_TIMEOUT)
+        try:
+            fn()
+            print("ok %d - %s" % (i, name), flush=True)
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, name, e), flush=True)
+        except BaseException:  # noqa: B902 - a case must never kill the run
+            failed += 1
+            print("not ok %d - %s" % (i, name), flush=True)
+            for line in traceback.format_exc().splitlines():
+                print("# " + line, flush=True)
+        finally:
+            signal.alarm(0)
+            Daemon.stop_all()
+    sys.exit(0)
+
+
+class Daemon:
+    """One acceptd process.  Its stderr is collected line by line."""
+
+    live = []
+
+    def __init__(self, args, env=None, stdin=None, pass_fds=(), extra_env=None,
+                 argv0=None, preexec_fn=None, cwd=None):
+        e = dict(os.environ if env is None else env)
+        for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+                  "JOURNAL_STREAM"):
+            if env is None:
+                e.pop(k, None)
+        e.update(extra_env or {})
+        cmd = list(argv0 or [ACCEPTD]) + list(args)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            cmd, env=e, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=pass_fds,
+            preexec_fn=preexec_fn, cwd=cwd)
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        Daemon.live.append(self)
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_line(self, pattern, timeout=10, start=0):
+        """Return the first re.Match of pattern in a log line (from index
+        start on), waiting for it; AssertionError on timeout or exit."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines[start:]:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError("no log line /%s/ within %ss; log:\n%s"
+                                         % (pattern, timeout, self.log()))
+                self.cond.wait(min(left, 0.2))
+
+    def listening(self, count=1, timeout=10):
+        """Wait for `count` "listening on ADDR" lines and return the ADDRs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.cond:
+                found = [m.group(1) for m in
+                         (re.search(r"listening on (\S+)", ln) for ln in self.lines) if m]
+            if len(found) >= count:
+                # READY follows the listeners; "started" is logged after them.
+                self.wait_line(r"started acceptd", timeout=max(1, deadline - time.monotonic()))
+                return found
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError("acceptd did not listen; log:\n" + self.log())
+            time.sleep(0.02)
+
+    def log(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def wait(self, timeout=10):
+        """Wait for exit and return the status; fails the test on timeout."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("acceptd pid %d still running after %ss; log:\n%s"
+                                 % (self.pid, timeout, self.log()))
+        self._reader.join(5)
+        return rc
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM by pid, wait; SIGKILL if it does not go.  Returns status."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._reader.join(5)
+        if self in Daemon.live:
+            Daemon.live.remove(self)
+        return self.proc.returncode
+
+    @classmethod
+    def stop_all(cls):
+        for d in list(cls.live):
+            try:
+                d.stop(timeout=5)
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                pass
+
+
+def parse_addr(addr):
+    """'127.0.0.1:80' / '[::1]:80' / 'unix:/p' -> (family, sockaddr)."""
+    if addr.startswith("unix:"):
+        return socket.AF_UNIX, addr[5:]
+    if addr.startswith("["):
+        host, port = addr[1:].rsplit("]:", 1)
+        return socket.AF_INET6, (host, int(port))
+    host, port = addr.rsplit(":", 1)
+    return socket.AF_INET, (host, int(port))
+
+
+def loopback_of(addr, family=None):
+    """A listener's address as a client should dial it: wildcards become
+    the loopback address of the wanted family."""
+    fam, sa = parse_addr(addr)
+    if fam == socket.AF_UNIX:
+        return fam, sa
+    host, port = sa
+    if family is None:
+        family = fam
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    return family, (host, port)
+
+
+def connect(addr, family=None, timeout=10):
+    fam, sa = loopback_of(addr, family) if isinstance(addr, str) else addr
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sa)
+    return s
+
+
+def read_all(sock, limit=1 << 20):
+    out = b""
+    while len(out) < limit:
+        b = sock.recv(65536)
+        if not b:
+            break
+        out += b
+    return out
+
+
+def exchange(addr, data=b"", family=None, timeout=10):
+    """Connect, send data, half-close, read to EOF."""
+    with connect(addr, family, timeout) as s:
+        if data:
+            s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        return read_all(s)
+
+
+def free_port(family=socket.AF_INET):
+    """A port that was free a moment ago, for tools that cannot take 0."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10, family=socket.AF_INET):
+    """Poll until a TCP connect to host:port succeeds (for foreign daemons
+    with no readiness signal of their own)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect((host, port))
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError("nothing listens on %s:%d" % (host, port))
+            time.sleep(0.02)
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="acceptd-test-")
+
+
+def has_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

@@ -27,6 +27,9 @@ struct slot_hdr {
 	unsigned char key[TABLE_KEY_MAX];
 };
 
+/* Records start 16-aligned, whatever the caller stores in them. */
+#define HDR_SIZE ((sizeof(struct slot_hdr) + 15) & ~(size_t)15)
+
 static struct slot_hdr *slot_at(const struct table *t, size_t i)
 {
 	return (struct slot_hdr *)(void *)(t->slots + i * t->slotsize);
@@ -52,7 +55,7 @@ struct table *table_new(size_t entries, size_t recsize)
 		cap *= 2;
 	t->cap = cap;
 	t->recsize = recsize;
-	t->slotsize = (sizeof(struct slot_hdr) + recsize + 15) & ~(size_t)15;
+	t->slotsize = (HDR_SIZE + recsize + 15) & ~(size_t)15;
 	t->slots = calloc(cap, t->slotsize);
 	if (!t->slots) {
 		free(t);
@@ -91,7 +94,7 @@ void *table_get(struct table *t, const unsigned char *key)
 	bool found;
 	size_t i = probe(t, key, &found);
 
-	return found ? (unsigned char *)slot_at(t, i) + sizeof(struct slot_hdr) : NULL;
+	return found ? (unsigned char *)slot_at(t, i) + HDR_SIZE : NULL;
 }
 
 /* Returns the record for key, creating a zeroed one if needed; NULL only
@@ -107,10 +110,10 @@ void *table_put(struct table *t, const unsigned char *key)
 			return NULL;
 		s->inuse = 1;
 		memcpy(s->key, key, TABLE_KEY_MAX);
-		memset((unsigned char *)s + sizeof *s, 0, t->recsize);
+		memset((unsigned char *)s + HDR_SIZE, 0, t->recsize);
 		t->used++;
 	}
-	return (unsigned char *)s + sizeof *s;
+	return (unsigned char *)s + HDR_SIZE;
 }
 
 void table_del(struct table *t, const unsigned char *key)
@@ -145,5 +148,5 @@ void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg)
 {
 	for (size_t i = 0; i < t->cap; i++)
 		if (slot_at(t, i)->inuse)
-			fn((unsigned char *)slot_at(t, i) + sizeof(struct slot_hdr), arg);
+			fn((unsigned char *)slot_at(t, i) + HDR_SIZE, arg);
 }

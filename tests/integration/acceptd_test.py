@@ -265,3 +265,81 @@ def has_ipv6():
         return True
     except OSError:
         return False
+
+
+# --- process and polling helpers (standalone, handler_env, limits, errors) --
+
+def run_acceptd(args, stdin=None, extra_env=None, argv0=None, preexec_fn=None,
+                pass_fds=(), timeout=10):
+    """Run acceptd to completion, for start-up failures and -h/-V.
+    Returns (status, stdout text, stderr lines).  A process still running
+    after timeout is killed by its pid and fails the test."""
+    e = dict(os.environ)
+    for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+              "JOURNAL_STREAM"):
+        e.pop(k, None)
+    e.update(extra_env or {})
+    cmd = list(argv0 or [ACCEPTD]) + list(args)
+    p = subprocess.Popen(cmd, env=e,
+                         stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         pass_fds=pass_fds, preexec_fn=preexec_fn)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        p.communicate(timeout=5)
+        raise AssertionError("%s still running after %ss" % (cmd, timeout))
+    return (p.returncode, out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace").splitlines())
+
+
+def wait_until(pred, timeout=10, what="a condition", interval=0.02):
+    """Poll pred() until it returns something true and return that;
+    AssertionError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def proc_stat(pid):
+    """(state letter, ppid, pgrp) of a process from /proc, None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def proc_children(pid):
+    """[(pid, state letter)] of every process whose parent is pid."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = proc_stat(int(name))
+        if st and st[1] == pid:
+            out.append((int(name), st[0]))
+    return out
+
+
+def pid_dead(pid):
+    """True when pid no longer runs (gone, or a zombie nobody reaped yet)."""
+    st = proc_stat(pid)
+    return st is None or st[0] in ("Z", "X")
+
+
+def write_script(directory, name, text, mode=0o755):
+    """Write an executable file and return its path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path

@@ -12,16 +12,36 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "acceptd.h"
 
 static const int watched[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 
+/* glibc reserves the first real-time signals (32, 33) and its sigaction
+ * refuses them, yet a parent may have left them at SIG_IGN - glibc's own
+ * posix_spawn does - and exec would pass that on to every handler.  The
+ * raw syscall can look and reset.  An all-zero kernel sigaction is SIG_DFL
+ * with no flags and an empty mask on every architecture. */
+static void reset_reserved_signals(void)
+{
+	for (int sig = 32; sig < SIGRTMIN; sig++) {
+		unsigned long old[8] = { 0 }, dfl[8] = { 0 };
+
+		if (syscall(SYS_rt_sigaction, sig, NULL, old, (size_t)(NSIG / 8)) == 0 &&
+		    old[0] == (unsigned long)(uintptr_t)SIG_IGN)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, (size_t)(NSIG / 8));
+	}
+}
+
 int signals_init(sigset_t *reset_in_children)
 {
 	sigset_t set;
+
+	reset_reserved_signals();
 
 	sigemptyset(reset_in_children);
 	for (int sig = 1; sig < NSIG; sig++) {

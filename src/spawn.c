@@ -1,10 +1,10 @@
 /*
  * spawn.c - start the process that serves one connection.
  *
- * A PROGRAM handler is started with posix_spawn (glibc: clone(CLONE_VM |
- * CLONE_VFORK), so the master's size never makes it slower) and gets:
+ * A PROGRAM handler is started with vfork + execve (the master's size never
+ * makes it slower; see vfork_exec for why not posix_spawn) and gets:
  *   fds 0 and 1 = the connection, 2 = acceptd's stderr, nothing else
- *     (every fd of ours is CLOEXEC from birth; closefrom(3) is the backstop);
+ *     (every fd of ours is CLOEXEC from birth; close_range is the backstop);
  *   an empty signal mask and every signal at SIG_DFL - the ones acceptd
  *     found ignored at start are reset explicitly, since exec keeps SIG_IGN;
  *   a process group of its own, so -t and the drain can signal its children;
@@ -15,12 +15,12 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "acceptd.h"
@@ -133,47 +133,81 @@ static void conn_env(const struct conn_info *c, const char *lname, struct envbuf
 	env_add(b, "ACCEPTD_LISTENER=%s", lname);
 }
 
+/* Everything the vfork child needs, prepared by the parent: the child
+ * shares our memory and must not allocate, lock or return. */
+struct exec_plan {
+	const char *path;
+	char **argv;
+	char **envp;
+	int fd;
+	const sigset_t *reset;	/* to SIG_DFL: exec keeps SIG_IGN */
+	volatile int err;	/* set by the child when exec fails */
+};
+
+static void child_exec(struct exec_plan *p) __attribute__((noreturn));
+
+static void child_exec(struct exec_plan *p)
+{
+	static const struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	if (dup2(p->fd, 0) < 0 || dup2(p->fd, 1) < 0)
+		goto fail;
+#ifdef HAVE_CLOSE_RANGE
+	close_range(3, ~0U, 0);	/* backstop: every fd of ours is CLOEXEC */
+#endif
+	setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(p->reset, sig) == 1)
+			sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(p->path, p->argv, p->envp);
+fail:
+	p->err = errno ? errno : EINVAL;
+	_exit(127);
+}
+
+/* vfork, not posix_spawn: glibc's posix_spawn leaves its internal signals
+ * (32, 33) at SIG_IGN in the child, and exec keeps them so; and it walks
+ * all 64 dispositions with a syscall each.  The parent is suspended until
+ * the child execs or exits, so the plan stays valid and setpgid is done
+ * before we could signal the group. */
+static pid_t vfork_exec(struct exec_plan *p)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		child_exec(p);
+	return pid;
+}
+
 static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid)
 {
 	static struct envbuf eb;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none;
+	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
+		.envp = s->base_env, .fd = c->fd, .reset = &s->sigs_ignored };
 	char lname[ADDR_STRLEN];
-	char **env = s->base_env;
 	size_t nbase = 0;
-	int r;
 
-	if (c->lst && !c->lst->is_conn)
-		snprintf(lname, sizeof lname, "%s", c->lst->name);
-	else if (c->lst && c->lst->name[0])
+	if (c->lst)
 		snprintf(lname, sizeof lname, "%s", c->lst->name);
 	else
 		peer_format(&c->local, lname, sizeof lname);
 	conn_env(c, lname, &eb);
-	while (env[nbase])
+	while (plan.envp[nbase])
 		nbase++;
 	for (int i = 0; i < eb.n; i++)
-		env[nbase + (size_t)i] = eb.s[i];
-
-	sigemptyset(&none);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &s->sigs_ignored);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, c->fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, c->fd, 1);
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	r = posix_spawn(pid, s->program_path, &fa, &at, s->opt->program, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	env[nbase] = NULL;	/* the base stays reusable */
-	return r;
+		plan.envp[nbase + (size_t)i] = eb.s[i];
+	*pid = vfork_exec(&plan);
+	plan.envp[nbase] = NULL;	/* the base stays reusable */
+	if (*pid < 0)
+		return errno;
+	if (plan.err) {
+		waitpid(*pid, NULL, 0);	/* exited at once: reap it here */
+		return plan.err;
+	}
+	return 0;
 }
 
 static int spawn_builtin(struct server *s, const struct conn_info *c, pid_t *pid)
@@ -190,7 +224,9 @@ static int spawn_builtin(struct server *s, const struct conn_info *c, pid_t *pid
 	/* The child has no exec to shed our fds: drop them by hand. */
 	if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0)
 		_exit(111);
+#ifdef HAVE_CLOSE_RANGE
 	close_range(3, ~0U, 0);
+#endif
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_IGN);	/* a write to a gone peer returns EPIPE */
 	sigemptyset(&none);

@@ -63,7 +63,9 @@ int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 	for (const char *p = s; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return errno = EINVAL, -1;
-		if (v > (max - (unsigned long long)(*p - '0')) / 10)
+		/* digit > max first, or max - digit wraps (max below 9) */
+		if ((unsigned long long)(*p - '0') > max ||
+		    v > (max - (unsigned long long)(*p - '0')) / 10)
 			return errno = ERANGE, -1;
 		v = v * 10 + (unsigned long long)(*p - '0');
 	}
@@ -159,16 +161,19 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 			      char *err, size_t errlen)
 {
 	enum opt_result r;
-	int c;
+	int c, at = 1;	/* the word getopt reads next */
 
 	opterr = 0;
 	optind = 0;	/* 0, not 1: makes glibc re-initialise between calls */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		/* For the message: the word as typed, not getopt's guess. */
-		const char *typed = argv[optind - 1];
+		/* For the message: the word as typed, not getopt's guess.  For
+		 * a long option optopt is its val ('c', or 256 and up).  The
+		 * words are never reordered: shortopts starts with '+'. */
+		const char *typed = argv[at];
 		char shortname[3] = { '-', (char)optopt, '\0' };
 
-		if ((c == '?' || c == ':') && optopt)
+		at = optind;
+		if ((c == '?' || c == ':') && strncmp(typed, "--", 2) != 0)
 			typed = shortname;
 		r = one_opt(o, c, optarg, typed, err, errlen);
 		if (r != OPT_OK)

@@ -79,6 +79,8 @@ int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names
 		return -EINVAL;
 	if (fds == 0)
 		return 0;
+	if (names_s && !*names_s)
+		return -EINVAL;	/* as libsystemd: no names for n fds */
 	if (names) {
 		list = split_names(names_s, (int)fds);
 		if (!list)
@@ -105,8 +107,10 @@ int sdc_listen_fds_with_names(char ***names)
 
 		if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
 			r = -errno;
-			if (names)
+			if (names) {
 				free_names(*names, n);
+				*names = NULL;
+			}
 			return r;
 		}
 	}

@@ -1,13 +1,301 @@
-/* test_options.c - unit tests of src/options.c. */
+/* test_options.c - unit tests of src/options.c: parse_uint's strict
+ * decimal rules and errno, options_parse's defaults, each option's effect,
+ * PROGRAM and its own options after it, and usage errors whose message
+ * names the option and the value.  Every parse starts from
+ * options_defaults; options_parse resets getopt itself. */
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "acceptd.h"
 #include "suites.h"
 
-START_TEST(test_options_placeholder)
+#define MAXARGS 16
+
+/* options_parse keeps pointers into argv, so it lives as long as a test. */
+static char argbuf[MAXARGS][64];
+static char *argvec[MAXARGS + 1];
+
+/* Runs "acceptd ARGS..." (args NULL-terminated) from the defaults. */
+static enum opt_result parse(struct options *o, const char *const *args,
+			     char *err, size_t errlen)
 {
-	ck_assert_int_eq(1, 1);
+	int argc = 0;
+
+	snprintf(argbuf[argc], sizeof argbuf[0], "acceptd");
+	argvec[argc] = argbuf[argc];
+	for (argc++; *args && argc < MAXARGS; args++, argc++) {
+		snprintf(argbuf[argc], sizeof argbuf[0], "%s", *args);
+		argvec[argc] = argbuf[argc];
+	}
+	argvec[argc] = NULL;
+	err[0] = '\0';
+	options_defaults(o);
+	return options_parse(o, argc, argvec, err, errlen);
+}
+
+static const struct {
+	const char *s;
+	unsigned long long max;
+	int rc;
+	unsigned long long val;	/* rc 0 */
+	int err;		/* rc -1 */
+} uints[] = {
+	{ "0", 4294967295ULL, 0, 0, 0 },
+	{ "1", 4294967295ULL, 0, 1, 0 },
+	{ "4294967295", 4294967295ULL, 0, 4294967295ULL, 0 },
+	/* a single digit above a max below 9 */
+	{ "1", 0, -1, 0, ERANGE },
+	{ "6", 5, -1, 0, ERANGE },
+	{ "9", 8, -1, 0, ERANGE },
+	{ "4294967296", 4294967295ULL, -1, 0, ERANGE },
+	{ "007", 10, 0, 7, 0 },
+	{ "65535", 65535, 0, 65535, 0 },
+	{ "65536", 65535, -1, 0, ERANGE },
+	{ "10", 9, -1, 0, ERANGE },
+	{ "0", 0, 0, 0, 0 },
+	{ "18446744073709551615", ~0ULL, 0, ~0ULL, 0 },
+	{ "18446744073709551616", ~0ULL, -1, 0, ERANGE },
+	{ "99999999999999999999999", 100, -1, 0, ERANGE },
+	{ "", 100, -1, 0, EINVAL },
+	{ "-1", 100, -1, 0, EINVAL },
+	{ "+1", 100, -1, 0, EINVAL },
+	{ " 1", 100, -1, 0, EINVAL },
+	{ "1 ", 100, -1, 0, EINVAL },
+	{ "1x", 100, -1, 0, EINVAL },
+	{ "0x10", 100, -1, 0, EINVAL },
+	{ "1.0", 100, -1, 0, EINVAL },
+};
+
+START_TEST(test_options_parse_uint)
+{
+	for (size_t i = 0; i < sizeof uints / sizeof uints[0]; i++) {
+		unsigned long long v = 12345;
+
+		errno = 0;
+		ck_assert_msg(parse_uint(uints[i].s, uints[i].max, &v) == uints[i].rc,
+			      "'%s' max %llu", uints[i].s, uints[i].max);
+		if (uints[i].rc == 0)
+			ck_assert_msg(v == uints[i].val, "'%s' gave %llu", uints[i].s, v);
+		else
+			ck_assert_msg(errno == uints[i].err && v == 12345,
+				      "'%s': errno %d", uints[i].s, errno);
+	}
+}
+END_TEST
+
+START_TEST(test_options_defaults)
+{
+	static const char *const none[] = { NULL };
+	struct options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, none, err, sizeof err), OPT_OK);
+	ck_assert_uint_eq(o.max_conns, 100);
+	ck_assert_uint_eq(o.backlog, SOMAXCONN);
+	ck_assert_uint_eq(o.drain_secs, 10);
+	ck_assert_int_eq(o.builtin, BUILTIN_ECHO);
+	ck_assert_ptr_null(o.program);
+	ck_assert_int_eq(o.socket_mode, -1);
+	ck_assert_int_eq(o.n_listen, 0);
+	ck_assert_int_eq(o.verbosity, 0);
+	ck_assert(!o.inetd && !o.reuseport && !o.nodelay);
+}
+END_TEST
+
+enum field { F_MAX_CONNS, F_BACKLOG, F_DRAIN, F_BUILTIN, F_N_LISTEN, F_VERBOSITY,
+	F_SOCKET_MODE, F_REUSEPORT, F_NODELAY, F_INETD };
+
+static long long field(const struct options *o, enum field f)
+{
+	switch (f) {
+	case F_MAX_CONNS: return o->max_conns;
+	case F_BACKLOG: return o->backlog;
+	case F_DRAIN: return o->drain_secs;
+	case F_BUILTIN: return o->builtin;
+	case F_N_LISTEN: return o->n_listen;
+	case F_VERBOSITY: return o->verbosity;
+	case F_SOCKET_MODE: return o->socket_mode;
+	case F_REUSEPORT: return o->reuseport;
+	case F_NODELAY: return o->nodelay;
+	case F_INETD: return o->inetd;
+	}
+	return -999;
+}
+
+/* One field to check per row, and always the PROGRAM argv (prog[0] NULL:
+ * no PROGRAM). */
+static const struct {
+	const char *args[8];
+	enum field f;
+	long long want;
+	const char *prog[4];
+} goods[] = {
+	{ { "-l", "8080", "-l", "unix:/x" }, F_N_LISTEN, 2, { NULL } },
+	{ { "--listen=[::1]:7", "--listen", "*:9" }, F_N_LISTEN, 2, { NULL } },
+	{ { "-c", "5" }, F_MAX_CONNS, 5, { NULL } },
+	{ { "-c5" }, F_MAX_CONNS, 5, { NULL } },
+	{ { "--max-conns=7" }, F_MAX_CONNS, 7, { NULL } },
+	{ { "--max-conns", "1000000" }, F_MAX_CONNS, 1000000, { NULL } },
+	{ { "--backlog", "65535" }, F_BACKLOG, 65535, { NULL } },
+	{ { "--drain", "0" }, F_DRAIN, 0, { NULL } },
+	{ { "--drain=86400" }, F_DRAIN, 86400, { NULL } },
+	{ { "-b", "daytime" }, F_BUILTIN, BUILTIN_DAYTIME, { NULL } },
+	{ { "--builtin=chargen" }, F_BUILTIN, BUILTIN_CHARGEN, { NULL } },
+	{ { "--", "prog", "-x" }, F_BUILTIN, BUILTIN_NONE, { "prog", "-x" } },
+	{ { "prog", "-c", "3" }, F_MAX_CONNS, 100, { "prog", "-c", "3" } },
+	{ { "-c", "3", "/bin/cat" }, F_MAX_CONNS, 3, { "/bin/cat" } },
+	{ { "-v" }, F_VERBOSITY, 1, { NULL } },
+	{ { "--verbose" }, F_VERBOSITY, 1, { NULL } },
+	{ { "-q" }, F_VERBOSITY, -1, { NULL } },
+	{ { "-vq" }, F_VERBOSITY, -1, { NULL } },
+	{ { "--socket-mode", "0660" }, F_SOCKET_MODE, 0660, { NULL } },
+	{ { "--socket-mode=600" }, F_SOCKET_MODE, 0600, { NULL } },
+	{ { "--reuseport" }, F_REUSEPORT, 1, { NULL } },
+	{ { "-D" }, F_NODELAY, 1, { NULL } },
+	{ { "--nodelay" }, F_NODELAY, 1, { NULL } },
+	{ { "-i" }, F_INETD, 1, { NULL } },
+	{ { "-i", "-b", "time" }, F_BUILTIN, BUILTIN_TIME, { NULL } },
+};
+
+START_TEST(test_options_good)
+{
+	for (size_t i = 0; i < sizeof goods / sizeof goods[0]; i++) {
+		const char *what = goods[i].args[0];
+		struct options o;
+		char err[256];
+		size_t k;
+
+		ck_assert_msg(parse(&o, goods[i].args, err, sizeof err) == OPT_OK,
+			      "%s: %s", what, err);
+		ck_assert_msg(field(&o, goods[i].f) == goods[i].want, "%s: got %lld",
+			      what, field(&o, goods[i].f));
+		if (!goods[i].prog[0]) {
+			ck_assert_msg(o.program == NULL, "%s: PROGRAM set", what);
+			continue;
+		}
+		ck_assert_msg(o.program != NULL, "%s: no PROGRAM", what);
+		for (k = 0; goods[i].prog[k]; k++)
+			ck_assert_str_eq(o.program[k], goods[i].prog[k]);
+		ck_assert_ptr_null(o.program[k]);
+	}
+}
+END_TEST
+
+/* Each message must contain both strings (the option and the value). */
+static const struct {
+	const char *args[8];
+	const char *want1, *want2;
+} usages[] = {
+	/* long options are named as typed, not by getopt's val */
+	{ { "--backlog" }, "--backlog", "missing" },
+	{ { "--drain" }, "--drain", "missing" },
+	{ { "--socket-mode" }, "--socket-mode", "missing" },
+	{ { "--max-conns" }, "--max-conns", "missing" },
+	{ { "--reuseport=1" }, "--reuseport", "--reuseport" },
+	{ { "--verbose=1" }, "--verbose", "--verbose" },
+	{ { "--reuseport", "-Dx" }, "-x", "-x" },
+	{ { "-c", "0" }, "max-conns", "'0'" },
+	{ { "-c", "-1" }, "max-conns", "-1" },
+	{ { "-c", "abc" }, "max-conns", "abc" },
+	{ { "-c", "1000001" }, "max-conns", "1000001" },
+	{ { "--max-conns=" }, "max-conns", "''" },
+	{ { "--backlog", "0" }, "backlog", "'0'" },
+	{ { "--backlog", "65536" }, "backlog", "65536" },
+	{ { "--drain", "86401" }, "drain", "86401" },
+	{ { "--socket-mode", "999" }, "socket-mode", "999" },
+	{ { "--socket-mode", "rw" }, "socket-mode", "rw" },
+	{ { "--socket-mode", "07777" }, "socket-mode", "07777" },
+	{ { "-l", "1.2.3:80" }, "listen", "1.2.3:80" },
+	{ { "-l", "" }, "listen", "''" },
+	{ { "-b", "nosuch" }, "builtin", "nosuch" },
+	{ { "-b", "echo", "--", "prog" }, "builtin", "prog" },
+	{ { "--nosuch" }, "--nosuch", "--nosuch" },
+	{ { "-x" }, "-x", "-x" },
+	{ { "-vx" }, "-x", "-x" },
+	{ { "--reuseport", "-Dx" }, "-x", "-x" },
+	{ { "-c" }, "-c", "missing" },
+	{ { "-l" }, "-l", "missing" },
+	{ { "-i", "-l", "80" }, "inetd", "listen" },
+	{ { "--", "" }, "PROGRAM", "PROGRAM" },
+};
+
+START_TEST(test_options_usage)
+{
+	for (size_t i = 0; i < sizeof usages / sizeof usages[0]; i++) {
+		const char *what = usages[i].args[0];
+		struct options o;
+		char err[256];
+
+		ck_assert_msg(parse(&o, usages[i].args, err, sizeof err) == OPT_USAGE,
+			      "%s %s: accepted", what, usages[i].args[1] ? usages[i].args[1] : "");
+		ck_assert_msg(strstr(err, usages[i].want1) && strstr(err, usages[i].want2),
+			      "%s: message \"%s\" lacks %s or %s", what, err,
+			      usages[i].want1, usages[i].want2);
+	}
+}
+END_TEST
+
+START_TEST(test_options_listen_limit)
+{
+	/* One -l more than fits: more words than parse() takes. */
+	static char prog[] = "acceptd", dash_l[] = "-l";
+	static char ports[ACCEPTD_MAX_LISTEN_OPTS + 1][12];
+	static char *av[2 * ACCEPTD_MAX_LISTEN_OPTS + 4];
+	struct options o;
+	char err[256];
+	int n = 0;
+
+	av[n++] = prog;
+	for (int k = 0; k <= ACCEPTD_MAX_LISTEN_OPTS; k++) {
+		snprintf(ports[k], sizeof ports[k], "%d", 1000 + k);
+		av[n++] = dash_l;
+		av[n++] = ports[k];
+	}
+	av[n] = NULL;
+	options_defaults(&o);
+	ck_assert_int_eq(options_parse(&o, n - 2, av, err, sizeof err), OPT_OK);
+	ck_assert_int_eq(o.n_listen, ACCEPTD_MAX_LISTEN_OPTS);
+	ck_assert_str_eq(o.listen[ACCEPTD_MAX_LISTEN_OPTS - 1], ports[ACCEPTD_MAX_LISTEN_OPTS - 1]);
+	options_defaults(&o);
+	ck_assert_int_eq(options_parse(&o, n, av, err, sizeof err), OPT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err, "listen"));
+}
+END_TEST
+
+/* --help and --version print to stdout and ask for exit 0. */
+static const struct {
+	const char *arg, *want;
+} infos[] = {
+	{ "--version", PACKAGE_VERSION }, { "-V", PACKAGE_NAME },
+	{ "--help", "Usage:" }, { "-h", "--listen" },
+};
+
+START_TEST(test_options_info)
+{
+	const char *args[] = { infos[_i].arg, NULL };
+	struct options o;
+	char err[256], out[4096];
+	FILE *tf = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	ssize_t n;
+
+	ck_assert(tf && saved >= 0);
+	fflush(stdout);
+	dup2(fileno(tf), STDOUT_FILENO);
+	ck_assert_int_eq(parse(&o, args, err, sizeof err), OPT_EXIT_OK);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = pread(fileno(tf), out, sizeof out - 1, 0);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, infos[_i].want));
+	fclose(tf);
 }
 END_TEST
 
@@ -16,7 +304,12 @@ Suite *options_suite(void)
 	Suite *s = suite_create("options");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_test(tc, test_options_placeholder);
+	tcase_add_test(tc, test_options_parse_uint);
+	tcase_add_test(tc, test_options_defaults);
+	tcase_add_test(tc, test_options_good);
+	tcase_add_test(tc, test_options_usage);
+	tcase_add_test(tc, test_options_listen_limit);
+	tcase_add_loop_test(tc, test_options_info, 0, sizeof infos / sizeof infos[0]);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -152,7 +152,8 @@ int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen)
 	colon = strrchr(s, ':');
 	if (!colon) {
 		if (parse_port(s, &out->port) < 0)
-			return set_err(err, errlen,
+			return set_err(err, errlen, *s && s[strspn(s, "0123456789")] == '\0' ?
+				       "port must be a number from 0 to 65535" :
 				       "expected PORT, IPV4:PORT, [IPV6]:PORT, HOST:PORT or unix:PATH");
 		out->kind = ADDR_ANY;
 		return 0;

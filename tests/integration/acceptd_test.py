@@ -14,6 +14,7 @@ counts each case.  Rules kept here so each test file need not repeat them:
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,6 +70,8 @@ def run():
         finally:
             signal.alarm(0)
             Daemon.stop_all()
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
     sys.exit(0)
 
 
@@ -254,8 +257,14 @@ def wait_port(host, port, timeout=10, family=socket.AF_INET):
             time.sleep(0.02)
 
 
+_tmpdirs = []
+
+
 def tmpdir():
-    return tempfile.mkdtemp(prefix="acceptd-test-")
+    """A fresh directory, removed when the test file ends."""
+    d = tempfile.mkdtemp(prefix="acceptd-test-")
+    _tmpdirs.append(d)
+    return d
 
 
 def has_ipv6():
@@ -343,3 +352,56 @@ def write_script(directory, name, text, mode=0o755):
         f.write(text)
     os.chmod(path, mode)
     return path
+
+
+# --- processes a test did not fork itself (inetd children, activated
+# --- acceptds): found through /proc and stopped by pid (sources, inetd) ----
+
+def talk(sockaddr, data=b"", family=socket.AF_INET, timeout=10):
+    """Connect to a (host, port) tuple or unix path, send data, half-close,
+    read to EOF.  Returns (the client's own address, the reply)."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sockaddr)
+        me = s.getsockname()
+        if data:
+            s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        return me, read_all(s)
+
+
+def descendants(pid):
+    """Every live process below pid, parents before their children."""
+    out, todo = [], [pid]
+    while todo:
+        for kid, state in proc_children(todo.pop(0)):
+            if state not in ("Z", "X"):
+                out.append(kid)
+                todo.append(kid)
+    return out
+
+
+def stop_pid(pid, timeout=10):
+    """SIGTERM one process by pid (one we did not fork: no status to
+    collect), wait until it is dead; SIGKILL if it does not go.  Returns
+    True if SIGTERM was enough."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        try:
+            wait_until(lambda: pid_dead(pid), wait, "pid %d to exit" % pid)
+            return sig == signal.SIGTERM
+        except AssertionError:
+            pass
+    return False
+
+
+def stop_tree(d):
+    """Stop what a Daemon (an inetd, systemd-socket-activate -a) started,
+    each by its pid, then the Daemon itself."""
+    if d.proc.poll() is None:
+        for pid in descendants(d.pid):
+            stop_pid(pid, 5)
+    return d.stop()

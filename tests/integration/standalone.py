@@ -84,7 +84,12 @@ def default_port_8080_and_no_arguments():
             except OSError as e:
                 raise Skip("port 8080 is in use here (%s)" % e.strerror)
     d = Daemon([])
-    addr, = d.listening()
+    try:
+        addr, = d.listening()
+    except AssertionError:
+        if re.search(r"cannot listen on \S+:8080: Address already in use", d.log()):
+            raise Skip("port 8080 was taken by someone else meanwhile")
+        raise
     assert addr == ("[::]:8080" if has_ipv6() else "0.0.0.0:8080"), addr
     assert re.search(r"started acceptd \S+: echo$", d.log(), re.M), d.log()
     assert exchange(addr, b"default\n", family=socket.AF_INET) == b"default\n"
@@ -171,6 +176,14 @@ def unix_live_socket_not_taken():
         assert rc == 1, (rc, err)
         assert err and path in err[-1], err
         assert "Address already in use" in err[-1], err
+        # acceptd may have probed the socket with a connect: drop those.
+        owner.setblocking(False)
+        try:
+            while True:
+                owner.accept()[0].close()
+        except BlockingIOError:
+            pass
+        owner.settimeout(5)
         # The owner's socket is untouched and still reachable.
         with connect("unix:" + path) as c:
             conn, _ = owner.accept()
@@ -268,7 +281,9 @@ def builtin_chargen():
             got += b
     line0 = bytes(range(32, 104)) + b"\r\n"
     assert got[:74] == line0, got[:74]
-    assert got[:74] == b' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n'
+    # RFC 864's first line, as the RFC prints it.
+    assert got[:74] == (b' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+                        b'[\\]^_`abcdefg\r\n'), got[:74]
     assert got[74:148] == bytes(range(33, 105)) + b"\r\n", got[74:148]
     # The client went away: the chargen process ends (it must not spin).
     d.wait_line(r"end 127\.0\.0\.1:%d pid \d+ status 0" % me)

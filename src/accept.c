@@ -26,7 +26,7 @@
 
 static void arm(struct server *s, struct listener *l, bool on)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &l->kind };
 
 	if (l->armed == on || l->fd < 0 || l->is_conn)
 		return;
@@ -44,7 +44,8 @@ void accept_update(struct server *s)
 
 	if (s->resume_at_ms && now >= s->resume_at_ms)
 		s->resume_at_ms = 0;
-	want = !s->stopping && s->active < s->opt->max_conns && !s->resume_at_ms;
+	want = !s->stopping && s->active < s->opt->max_conns && !s->resume_at_ms &&
+	       (!s->pool || pool_ready(s));
 	for (int i = 0; i < s->n_lst; i++)
 		arm(s, &s->lst[i], want);
 }
@@ -115,7 +116,7 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 
 	fill_conn(s, &c, fd, l, ss, sslen);
 	c.connnum = conns_source_acquire(s, &c.remote);
-	pid = spawn_handler(s, &c);
+	pid = s->pool ? pool_dispatch(s, &c) : spawn_handler(s, &c);
 	peer_format(&c.remote, who, sizeof who);
 	if (pid < 0) {
 		int e = errno;
@@ -123,15 +124,19 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 		conns_source_release(s, &c.remote);
 		close(fd);
 		s->failed++;
-		log_err("%s: cannot start handler: %s; connection closed", who, strerror(e));
+		log_err("%s: %s: %s; connection closed", who,
+			s->pool ? "no worker took it" : "cannot start handler", strerror(e));
 		if (e == EAGAIN || e == ENOMEM)
-			pause_for(s, SPAWN_FAIL_PAUSE_MS, "handler start failed", e);
+			pause_for(s, SPAWN_FAIL_PAUSE_MS,
+				  s->pool ? "handoff failed" : "handler start failed", e);
 		return -1;
 	}
-	conns_track(s, pid, &c);
+	if (!s->pool)
+		conns_track(s, pid, &c);
 	close(fd);
 	s->total++;
-	log_info("connection %s on %s pid %d", who, l ? l->name : "?", (int)pid);
+	log_info("connection %s on %s %s %d", who, l ? l->name : "?",
+		 s->pool ? "worker pid" : "pid", (int)pid);
 	return 0;
 }
 

@@ -22,6 +22,10 @@
 #define ADDR_STRLEN 128		/* "[v6%scope]:port" fits; unix paths are cut */
 #define ENV_MAX_VARS 16		/* per-connection variables we add */
 
+/* What an epoll event's data.ptr points at: each such struct starts with
+ * this, so the loop can tell a listener from a worker's channel. */
+enum ev_kind { EV_SIGNAL = 0, EV_LISTENER, EV_WORKER };
+
 /* What the command line (and later the config file) asked for. */
 enum builtin_kind { BUILTIN_NONE = 0, BUILTIN_ECHO, BUILTIN_DISCARD,
 	BUILTIN_CHARGEN, BUILTIN_DAYTIME, BUILTIN_TIME };
@@ -39,6 +43,7 @@ struct options {
 	bool reuseport;
 	bool nodelay;
 	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
+	unsigned workers;	/* -w; 0: one per online CPU */
 };
 
 /* A parsed ADDR (the -l argument), before any socket exists. */
@@ -62,6 +67,7 @@ struct peer {
 };
 
 struct listener {
+	enum ev_kind kind;	/* EV_LISTENER: first, for the event loop */
 	int fd;
 	bool owned;		/* we created it: close and unlink on stop */
 	bool is_conn;		/* an inherited connected socket, not a listener */
@@ -86,6 +92,8 @@ struct conn_info {
 };
 
 struct table;
+struct pool;
+struct worker;
 
 struct server {
 	struct options *opt;
@@ -101,8 +109,10 @@ struct server {
 	int stop_stage;		/* 0 drain, 1 TERM sent, 2 KILL sent */
 	int64_t stop_deadline_ms;
 	int exit_status;	/* the last handler's, for single-connection mode */
+	bool abandon;		/* unkillable handlers: exit regardless */
 	struct table *sources;	/* open connections per source address */
 	struct table *children;	/* handler processes by pid */
+	struct pool *pool;	/* built-in workers; NULL in spawn mode */
 	mode_t umask0;
 	sigset_t sigs_ignored;	/* ignored at start: reset in handlers */
 	char **base_env;	/* environ minus our plumbing */
@@ -125,7 +135,15 @@ bool sockaddr_is_wildcard(const struct sockaddr *sa);
 /* builtin.c */
 int builtin_lookup(const char *name, enum builtin_kind *out);
 const char *builtin_name(enum builtin_kind k);
-void builtin_serve(enum builtin_kind k, int fd) __attribute__((noreturn));
+struct bconn {
+	int fd;
+	enum builtin_kind kind;
+	unsigned off, len;	/* chargen: place in the pattern; echo: pend */
+	char *pend;		/* echo: bytes not yet written back */
+};
+uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd);
+uint32_t builtin_step(struct bconn *b, uint32_t events);
+void builtin_end(struct bconn *b);
 size_t builtin_chargen_line(unsigned line, char out[74]);
 uint32_t builtin_time_value(time_t now);
 
@@ -154,6 +172,18 @@ size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
 #define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 
+/* pool.c */
+int pool_init(struct server *s);
+bool pool_ready(const struct server *s);
+pid_t pool_dispatch(struct server *s, const struct conn_info *c);
+void pool_readable(struct server *s, struct worker *w);
+bool pool_reaped(struct server *s, pid_t pid, int status);
+void pool_tick(struct server *s);
+int64_t pool_next_deadline(const struct server *s);
+void pool_stop(struct server *s);
+void pool_signal_all(struct server *s, int sig);
+unsigned pool_alive(const struct server *s);
+
 /* sdglue.c */
 int sdg_listen_fds(char ***names);
 void notify_send(const char *msg);
@@ -174,6 +204,9 @@ int64_t mono_ms(void);
 /* signals.c */
 int signals_init(sigset_t *ignored_at_start);
 int signals_read(int sigfd);
+
+/* worker.c */
+pid_t worker_fork(struct server *s, int ch);
 
 /* table.c */
 #define TABLE_KEY_MAX 20

@@ -2,17 +2,24 @@
  * builtin.c - the classic inetd internal services: echo (RFC 862), discard
  * (863), chargen (864), daytime (867) and time (868).
  *
- * Each serves one connection on fd and then exits the process that runs
- * it; acceptd starts that process per connection.  They never read more
- * than they must and stop at the first error: a peer that went away is the
- * normal way for echo, discard and chargen to end.
+ * Each is a small state machine driven by a worker's event loop, so one
+ * worker serves thousands of connections at once: builtin_begin starts a
+ * connection, builtin_step runs it on readiness, and either returns the
+ * epoll events it waits for next, or 0 when the connection is finished.
+ * Work per step is bounded, so one busy client cannot starve the rest.  A
+ * peer that went away is the normal way for echo, discard and chargen to
+ * end; echo stops reading while the peer does not read (back-pressure).
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,34 +53,15 @@ const char *builtin_name(enum builtin_kind k)
 	return "none";
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* The RFC 864 pattern, 95 lines, built once: chargen writes from it. */
+static char pattern[95 * 74];
+
+static void pattern_init(void)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static void echo(int fd, bool reply)
-{
-	char buf[16384];
-	ssize_t n;
-
-	while ((n = read(fd, buf, sizeof buf)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (reply && write_all(fd, buf, (size_t)n) < 0))
-			return;
-	}
+	if (pattern[0])
+		return;
+	for (unsigned l = 0; l < 95; l++)
+		builtin_chargen_line(l, pattern + l * 74);
 }
 
 /* RFC 864: lines of 72 characters from the 95 printable ASCII ones, each
@@ -87,28 +75,6 @@ size_t builtin_chargen_line(unsigned line, char out[74])
 	return 74;
 }
 
-static void chargen(int fd)
-{
-	char buf[95 * 74];
-
-	for (unsigned l = 0; l < 95; l++)
-		builtin_chargen_line(l, buf + l * 74);
-	while (write_all(fd, buf, sizeof buf) == 0)
-		;
-}
-
-static void daytime(int fd)
-{
-	char line[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	size_t n;
-
-	localtime_r(&now, &tm);
-	n = strftime(line, sizeof line, "%a %b %e %H:%M:%S %Y %Z\r\n", &tm);
-	write_all(fd, line, n);
-}
-
 /* RFC 868: seconds since 1900-01-01 as 32 bits, network order.  Taken
  * modulo 2^32, it wraps in 2036 as every implementation does. */
 uint32_t builtin_time_value(time_t now)
@@ -116,24 +82,141 @@ uint32_t builtin_time_value(time_t now)
 	return (uint32_t)((uint64_t)now + 2208988800ULL);
 }
 
-static void rfc868(int fd)
+static size_t daytime_line(char *line, size_t len)
 {
-	uint32_t v = builtin_time_value(time(NULL));
-	unsigned char b[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
-			       (unsigned char)(v >> 8), (unsigned char)v };
+	time_t now = time(NULL);
+	struct tm tm;
 
-	write_all(fd, b, sizeof b);
+	localtime_r(&now, &tm);
+	return strftime(line, len, "%a %b %e %H:%M:%S %Y %Z\r\n", &tm);
 }
 
-void builtin_serve(enum builtin_kind k, int fd)
+/* Reads and drops what is there.  0: the peer closed (or failed). */
+static uint32_t drain_input(int fd)
 {
-	switch (k) {
-	case BUILTIN_ECHO: echo(fd, true); break;
-	case BUILTIN_DISCARD: echo(fd, false); break;
-	case BUILTIN_CHARGEN: chargen(fd); break;
-	case BUILTIN_DAYTIME: daytime(fd); break;
-	case BUILTIN_TIME: rfc868(fd); break;
-	case BUILTIN_NONE: break;
+	char buf[16384];
+
+	for (int i = 0; i < 8; i++) {
+		ssize_t n = read(fd, buf, sizeof buf);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return EPOLLIN;
+		if (n <= 0)
+			return 0;
 	}
-	_exit(0);
+	return EPOLLIN;
+}
+
+/* Writes what echo owes.  Returns 1 when all is out, 0 when the socket is
+ * full (wait for EPOLLOUT), -1 on error. */
+static int flush_pending(struct bconn *b)
+{
+	while (b->len > 0) {
+		ssize_t w = write(b->fd, b->pend + b->off, b->len);
+
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		b->off += (unsigned)w;
+		b->len -= (unsigned)w;
+	}
+	free(b->pend);
+	b->pend = NULL;
+	b->off = 0;
+	return 1;
+}
+
+static uint32_t echo_step(struct bconn *b)
+{
+	char buf[16384];
+	int f = flush_pending(b);
+
+	if (f <= 0)
+		return f < 0 ? 0 : EPOLLOUT;
+	for (int i = 0; i < 8; i++) {
+		ssize_t n = read(b->fd, buf, sizeof buf), w;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return EPOLLIN;
+		if (n <= 0)
+			return 0;
+		w = write(b->fd, buf, (size_t)n);
+		if (w < 0 && errno != EAGAIN)
+			return 0;
+		if (w < n) {
+			/* The peer reads slower than it writes: keep the rest and
+			 * stop reading until it is out (back-pressure). */
+			w = w < 0 ? 0 : w;
+			b->pend = malloc((size_t)(n - w));
+			if (!b->pend)
+				return 0;
+			memcpy(b->pend, buf + w, (size_t)(n - w));
+			b->len = (unsigned)(n - w);
+			return EPOLLOUT;
+		}
+	}
+	return EPOLLIN;
+}
+
+static uint32_t chargen_step(struct bconn *b, uint32_t events)
+{
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && drain_input(b->fd) == 0)
+		return 0;
+	for (int i = 0; i < 8; i++) {
+		ssize_t w = write(b->fd, pattern + b->off, sizeof pattern - b->off);
+
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? EPOLLIN | EPOLLOUT : 0;
+		b->off = (unsigned)((b->off + (size_t)w) % sizeof pattern);
+	}
+	return EPOLLIN | EPOLLOUT;
+}
+
+/* Starts serving fd.  Returns the events to wait for, or 0 when the
+ * connection is finished and the caller should close it. */
+uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd)
+{
+	char line[64];
+	ssize_t w;
+
+	memset(b, 0, sizeof *b);
+	b->fd = fd;
+	b->kind = kind;
+	switch (kind) {
+	case BUILTIN_DAYTIME:
+		/* A fresh socket takes a few dozen bytes without blocking. */
+		w = write(fd, line, daytime_line(line, sizeof line));
+		return (void)w, 0;
+	case BUILTIN_TIME: {
+		uint32_t v = htonl(builtin_time_value(time(NULL)));
+
+		w = write(fd, &v, sizeof v);
+		return (void)w, 0;
+	}
+	case BUILTIN_CHARGEN:
+		pattern_init();
+		/* fall through */
+	case BUILTIN_ECHO:
+	case BUILTIN_DISCARD:
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+			return 0;
+		return kind == BUILTIN_CHARGEN ? EPOLLIN | EPOLLOUT : EPOLLIN;
+	default:
+		return 0;
+	}
+}
+
+uint32_t builtin_step(struct bconn *b, uint32_t events)
+{
+	switch (b->kind) {
+	case BUILTIN_ECHO: return echo_step(b);
+	case BUILTIN_DISCARD: return drain_input(b->fd);
+	case BUILTIN_CHARGEN: return chargen_step(b, events);
+	default: return 0;
+	}
+}
+
+void builtin_end(struct bconn *b)
+{
+	free(b->pend);
+	b->pend = NULL;
 }

@@ -115,8 +115,10 @@ void conns_reap(struct server *s)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pid_key(pid, key);
 		ch = table_get(s->children, key);
-		if (!ch)
+		if (!ch) {
+			pool_reaped(s, pid, status);
 			continue;
+		}
 		log_exit(ch, status);
 		conns_source_release(s, &ch->remote);
 		table_del(s->children, key);

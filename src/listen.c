@@ -54,6 +54,7 @@ static struct listener *add_listener(struct server *s)
 	s->lst = n;
 	n = &s->lst[s->n_lst++];
 	memset(n, 0, sizeof *n);
+	n->kind = EV_LISTENER;
 	n->fd = -1;
 	return n;
 }

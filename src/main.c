@@ -63,7 +63,5 @@ int main(int argc, char **argv)
 		log_err("out of memory");
 		return 1;
 	}
-	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
-		   opt.program ? opt.program[0] : builtin_name(opt.builtin));
 	return server_run(&srv);
 }

@@ -20,6 +20,7 @@
 #define MAX_CONNS_LIMIT 1000000
 #define MAX_BACKLOG 65535
 #define MAX_DRAIN (24 * 3600)
+#define MAX_WORKERS 4096
 
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN };
 
@@ -28,6 +29,7 @@ static const struct option longopts[] = {
 	{ "inetd", no_argument, NULL, 'i' },
 	{ "builtin", required_argument, NULL, 'b' },
 	{ "max-conns", required_argument, NULL, 'c' },
+	{ "workers", required_argument, NULL, 'w' },
 	{ "nodelay", no_argument, NULL, 'D' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -41,7 +43,7 @@ static const struct option longopts[] = {
 };
 
 /* Leading '+': stop at PROGRAM so its own options stay its own. */
-static const char shortopts[] = "+:l:ib:c:DvqhV";
+static const char shortopts[] = "+:l:ib:c:w:DvqhV";
 
 void options_defaults(struct options *o)
 {
@@ -134,6 +136,9 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 	case 'c':
 		return num_opt("--max-conns", arg, 1, MAX_CONNS_LIMIT, &o->max_conns,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case 'w':
+		return num_opt("--workers", arg, 1, MAX_WORKERS, &o->workers,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_BACKLOG:
 		return num_opt("--backlog", arg, 1, MAX_BACKLOG, &o->backlog,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
@@ -190,6 +195,11 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 		snprintf(err, errlen, "PROGRAM: empty name");
 		return OPT_USAGE;
 	}
+	if (o->program && o->workers) {
+		snprintf(err, errlen, "--workers applies to built-in services; PROGRAM '%s' "
+			 "runs once per connection", o->program[0]);
+		return OPT_USAGE;
+	}
 	if (!o->program && o->builtin == BUILTIN_NONE)
 		o->builtin = BUILTIN_ECHO;
 	if (o->inetd && o->n_listen) {
@@ -209,6 +219,7 @@ void options_usage(void)
 	      "  -i, --inetd            take the socket from fd 0 (inetd wait or nowait)\n"
 	      "  -b, --builtin NAME     echo, discard, chargen, daytime or time (default echo)\n"
 	      "  -c, --max-conns N      at most N connections at once (default 100)\n"
+	      "  -w, --workers N        worker processes for a built-in (default: CPUs)\n"
 	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
 	      "      --backlog N        listen backlog of sockets acceptd creates\n"
 	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"

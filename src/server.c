@@ -52,6 +52,8 @@ static void log_counters(const struct server *s, const char *when)
 
 static void begin_stop(struct server *s, int sig)
 {
+	if (s->pool && !s->stopping)
+		pool_stop(s);	/* workers take no more and finish theirs */
 	if (s->stopping) {
 		/* A second SIGTERM/SIGINT: skip to the next stage now. */
 		s->stop_deadline_ms = mono_ms();
@@ -71,15 +73,18 @@ static void stop_stage(struct server *s)
 	if (s->stop_stage == 0) {
 		log_warn("drain time over: sending SIGTERM to %u handler(s)", s->active);
 		conns_signal_all(s, SIGTERM);
+		pool_signal_all(s, SIGTERM);
 		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
 	} else if (s->stop_stage == 1) {
 		log_warn("sending SIGKILL to %u handler(s)", s->active);
 		conns_signal_all(s, SIGKILL);
+		pool_signal_all(s, SIGKILL);
 		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
 	} else {
 		/* Unkillable (D state): do not hang the service manager. */
 		log_err("%u handler(s) did not exit after SIGKILL; exiting anyway", s->active);
 		s->active = 0;
+		s->abandon = true;
 	}
 	s->stop_stage++;
 }
@@ -114,6 +119,8 @@ static int next_timeout(const struct server *s)
 		at = s->resume_at_ms;
 	if (s->stopping && (at < 0 || s->stop_deadline_ms < at))
 		at = s->stop_deadline_ms;
+	if (pool_next_deadline(s) >= 0 && (at < 0 || pool_next_deadline(s) < at))
+		at = pool_next_deadline(s);
 	if (at < 0)
 		return -1;
 	return at <= now ? 0 : (int)(at - now);
@@ -127,40 +134,89 @@ static bool has_listeners(const struct server *s)
 	return false;
 }
 
+/* Inherited connections (Accept=yes, inetd nowait) are served as soon as
+ * something can serve them: at once in spawn mode, once a worker is ready
+ * in pool mode.  Returns how many are still waiting. */
+static int serve_inherited(struct server *s)
+{
+	int waiting = 0;
+
+	for (int i = 0; i < s->n_lst; i++) {
+		struct listener *l = &s->lst[i];
+
+		if (!l->is_conn || l->fd < 0)
+			continue;
+		if (s->pool && !pool_ready(s)) {
+			waiting++;
+			continue;
+		}
+		if (accept_serve(s, l->fd, l, NULL, 0) < 0)
+			s->exit_status = 1;
+		l->fd = -1;
+	}
+	return waiting;
+}
+
+/* Done when stopping or serving inherited connections only, and nothing
+ * is left: no connection, no handler, no worker. */
+static bool finished(struct server *s, bool single, int waiting)
+{
+	if (s->abandon)
+		return true;
+	if (single && !s->stopping)
+		return waiting == 0 && s->active == 0;
+	return s->stopping && s->active == 0 && pool_alive(s) == 0;
+}
+
+static void dispatch(struct server *s, struct epoll_event *ev)
+{
+	enum ev_kind *k = ev->data.ptr;
+
+	if (k == NULL)
+		on_signals(s);
+	else if (*k == EV_LISTENER)
+		accept_ready(s, (struct listener *)(void *)k);
+	else
+		pool_readable(s, (struct worker *)(void *)k);
+}
+
 int server_run(struct server *s)
 {
 	struct epoll_event evs[64];
 	bool single = !has_listeners(s);
+	int waiting;
 
-	for (int i = 0; i < s->n_lst; i++)
-		if (s->lst[i].is_conn) {
-			if (accept_serve(s, s->lst[i].fd, &s->lst[i], NULL, 0) < 0)
-				s->exit_status = 1;
-			s->lst[i].fd = -1;
+	if (!s->opt->program) {
+		if (single)
+			s->opt->workers = 1;	/* one connection: one worker */
+		if (pool_init(s) < 0) {
+			log_err("cannot start the worker pool: %s", strerror(errno));
+			return 1;
 		}
+	}
+	waiting = serve_inherited(s);
 	accept_update(s);
 	notify_send("READY=1");
-	for (;;) {
+	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
+		   s->opt->program ? s->opt->program[0] : builtin_name(s->opt->builtin));
+	while (!finished(s, single, waiting)) {
 		int n = epoll_wait(s->epfd, evs, 64, next_timeout(s));
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
 			return 1;
 		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL)
-				on_signals(s);
-			else
-				accept_ready(s, evs[i].data.ptr);
-		}
-		if (s->active > 0)
-			conns_reap(s);
-		if (s->stopping && s->active > 0 && mono_ms() >= s->stop_deadline_ms)
+		for (int i = 0; i < n; i++)
+			dispatch(s, &evs[i]);
+		conns_reap(s);
+		pool_tick(s);
+		waiting = serve_inherited(s);
+		if (s->stopping && mono_ms() >= s->stop_deadline_ms)
 			stop_stage(s);
-		if ((s->stopping || single) && s->active == 0)
-			break;
 		accept_update(s);
 	}
+	if (single && s->pool && !s->stopping)
+		pool_stop(s);	/* idle workers exit at once */
 	if (s->stopping)
 		log_counters(s, "stopped: ");
 	return single && !s->stopping ? s->exit_status : 0;

@@ -9,7 +9,6 @@
  *     found ignored at start are reset explicitly, since exec keeps SIG_IGN;
  *   a process group of its own, so -t and the drain can signal its children;
  *   acceptd's environment minus its plumbing, plus the UCSPI variables.
- * A built-in runs in a forked child of its own until the pool exists.
  */
 #include "config.h"
 
@@ -210,35 +209,11 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 	return 0;
 }
 
-static int spawn_builtin(struct server *s, const struct conn_info *c, pid_t *pid)
-{
-	sigset_t none;
-	pid_t p = fork();
-
-	if (p < 0)
-		return errno;
-	if (p > 0) {
-		*pid = p;
-		return 0;
-	}
-	/* The child has no exec to shed our fds: drop them by hand. */
-	if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0)
-		_exit(111);
-#ifdef HAVE_CLOSE_RANGE
-	close_range(3, ~0U, 0);
-#endif
-	setpgid(0, 0);
-	signal(SIGPIPE, SIG_IGN);	/* a write to a gone peer returns EPIPE */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	builtin_serve(s->opt->builtin, 0);
-}
-
 /* Returns the handler's pid, or -1 with errno set (nothing was started). */
 pid_t spawn_handler(struct server *s, const struct conn_info *c)
 {
 	pid_t pid = -1;
-	int r = s->opt->program ? spawn_program(s, c, &pid) : spawn_builtin(s, c, &pid);
+	int r = spawn_program(s, c, &pid);
 
 	if (r != 0) {
 		errno = r;

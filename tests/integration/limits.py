@@ -103,7 +103,9 @@ def max_conns_waits_in_backlog():
     assert d.stop() == 0
 
 
-def many_connections(d, addr, sequential, concurrent, payload):
+def many_connections(d, addr, sequential, concurrent, payload, workers=None):
+    """workers: the pool's pids, which must be exactly acceptd's children
+    before and after; None for spawn mode, where none may be left."""
     for i in range(sequential):
         with connect(addr) as c:
             if payload:
@@ -118,9 +120,14 @@ def many_connections(d, addr, sequential, concurrent, payload):
     for i, c in enumerate(socks):
         assert read_all(c) == (b"c%d" % i if payload else b""), i
         c.close()
-    wait_until(lambda: no_children(d.pid), 10,
-               "acceptd (pid %d) to have no children left" % d.pid)
+    if workers is None:
+        wait_until(lambda: no_children(d.pid), 10,
+                   "acceptd (pid %d) to have no children left" % d.pid)
     counters(d, sequential + concurrent)
+    if workers is not None:
+        kids = proc_children(d.pid)
+        assert sorted(k for k, _ in kids) == sorted(workers), (kids, workers)
+        assert all(state != "Z" for _, state in kids), kids
     if payload:
         assert exchange(addr, b"still fine") == b"still fine"
     else:
@@ -136,11 +143,16 @@ def no_zombies_program():
 
 
 @case
-def no_zombies_builtin():
-    d = Daemon(["-b", "echo", "-l", "127.0.0.1:0"])
+def pool_serves_with_n_plus_1_processes():
+    """Built-ins run in the pool: hundreds of connections, and the only
+    processes are the master and its N workers, the same ones throughout."""
+    d = Daemon(["-v", "-w", "3", "-b", "echo", "-l", "127.0.0.1:0"])
     addr, = d.listening()
-    many_connections(d, addr, 300, 50, payload=True)
+    pids = [int(d.wait_line(r"worker %d pid (\d+) ready" % i).group(1)) for i in range(3)]
+    assert sorted(k for k, _ in proc_children(d.pid)) == sorted(pids)
+    many_connections(d, addr, 300, 50, payload=True, workers=pids)
     assert d.stop() == 0
+    assert all(pid_dead(p) for p in pids)
 
 
 @case
@@ -155,7 +167,7 @@ def resets_at_once_leave_it_serving():
         s.connect(sa)
         s.close()                   # RST, before acceptd even accepted it
     assert exchange(addr, b"after the storm") == b"after the storm"
-    wait_until(lambda: no_children(d.pid), 10, "the reset connections' handlers to end")
+    counters(d, 201)    # every reset connection was accepted and ended
     # Not spinning: idle, it burns (next to) no CPU.
     before = cpu_ticks(d.pid)
     time.sleep(0.5)                 # a measuring window, not synchronisation

@@ -285,8 +285,8 @@ def builtin_chargen():
     assert got[:74] == (b' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ'
                         b'[\\]^_`abcdefg\r\n'), got[:74]
     assert got[74:148] == bytes(range(33, 105)) + b"\r\n", got[74:148]
-    # The client went away: the chargen process ends (it must not spin).
-    d.wait_line(r"end 127\.0\.0\.1:%d pid \d+ status 0" % me)
+    # The client went away: its connection ends in the worker (no spinning).
+    d.wait_line(r"end 127\.0\.0\.1:%d worker pid \d+ after" % me)
     assert d.stop() == 0
 
 
@@ -333,9 +333,10 @@ def sigint_exits_0_and_closes_port():
     stop_by(signal.SIGINT)
 
 
-@case
-def verbose_logs_each_connection():
-    d = Daemon(["-v", "-l", "127.0.0.1:0"])
+def verbose_lines(args, pid_word, status):
+    """-v: one "connection" and one "end" line per connection, naming the
+    same process; pid_word is "pid" (spawn) or "worker pid" (pool)."""
+    d = Daemon(["-v", "-l", "127.0.0.1:0"] + args)
     addr, = d.listening()
     clients = []
     for i in range(3):
@@ -345,17 +346,27 @@ def verbose_logs_each_connection():
             c.shutdown(socket.SHUT_WR)
             assert read_all(c) == b"%d" % i
     for p in clients:
-        d.wait_line(r"end 127\.0\.0\.1:%d pid \d+ status 0 after" % p)
+        d.wait_line(r"end 127\.0\.0\.1:%d %s \d+ %safter" % (p, pid_word, status))
     log = d.log()
     for p in clients:
-        conn = re.findall(r"connection 127\.0\.0\.1:%d on %s pid (\d+)$"
-                          % (p, re.escape(addr)), log, re.M)
-        ends = re.findall(r"end 127\.0\.0\.1:%d pid (\d+) status 0 after [\d.]+s$" % p,
-                          log, re.M)
+        conn = re.findall(r"connection 127\.0\.0\.1:%d on %s %s (\d+)$"
+                          % (p, re.escape(addr), pid_word), log, re.M)
+        ends = re.findall(r"end 127\.0\.0\.1:%d %s (\d+) %safter [\d.]+s$"
+                          % (p, pid_word, status), log, re.M)
         assert len(conn) == 1 and conn == ends, (p, conn, ends, log)
     assert len(re.findall(r"connection ", log)) == 3, log
     assert len(re.findall(r" end ", log)) == 3, log
     assert d.stop() == 0
+
+
+@case
+def verbose_logs_each_connection():
+    verbose_lines(["--", "/bin/cat"], "pid", "status 0 ")
+
+
+@case
+def verbose_logs_each_pool_connection():
+    verbose_lines(["-b", "echo"], "worker pid", "")
 
 
 @case

@@ -1,0 +1,451 @@
+/*
+ * pool.c - the master's side of the worker pool.
+ *
+ * N long-lived workers each hold one end of a SOCK_SEQPACKET socketpair.
+ * The master sends every accepted connection, fd and metadata in one
+ * message (wire.c), to the ready worker with the fewest connections in
+ * flight, and closes its own copy; the worker answers DONE when it has
+ * closed the connection, which is when -c, the per-source counts and the
+ * logs learn that it ended.
+ *
+ * Supervision: a worker that dies costs only the connections it held -
+ * they are counted as failed and logged.  It is started again after a
+ * delay that doubles with each death soon after start (capped), so a
+ * worker that crashes at once costs a few forks a minute, never a storm.
+ * A handoff that fails tries the next worker; with none left the
+ * connection is closed with a log line, never dropped silently.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+#include "fdpass.h"
+#include "wire.h"
+
+#define HEALTHY_MS 10000	/* a worker that lived this long resets back-off */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 30000
+#define HELLO_TIMEOUT_MS 10000
+
+enum wstate { W_DOWN, W_STARTING, W_READY, W_STOPPING };
+
+struct worker {
+	enum ev_kind kind;	/* EV_WORKER: first, for the event loop */
+	int idx;
+	enum wstate state;
+	pid_t pid;
+	int ch;			/* master's end of the channel, -1 if none */
+	unsigned inflight;
+	unsigned max;		/* the worker's own limit, 0 = none */
+	unsigned fails;		/* deaths soon after start, in a row */
+	int64_t started_ms;
+	int64_t deadline_ms;	/* W_DOWN: respawn at; W_STARTING: hello by */
+};
+
+struct pool_conn {
+	uint64_t id;
+	int worker;
+	struct peer remote;
+	int64_t started_ms;
+};
+
+struct pool {
+	struct worker *w;
+	int n;
+	uint64_t next_id;
+	struct table *conns;	/* pool_conn by id */
+};
+
+static void id_key(uint64_t id, unsigned char key[TABLE_KEY_MAX])
+{
+	memset(key, 0, TABLE_KEY_MAX);
+	memcpy(key, &id, sizeof id);
+}
+
+static void watch(struct server *s, struct worker *w, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+
+	if (w->ch >= 0)
+		epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->ch, &ev);
+}
+
+static void start_worker(struct server *s, struct worker *w)
+{
+	char hello[64];
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_err("worker %d: socketpair: %s", w->idx, strerror(errno));
+		goto retry;
+	}
+	pid = worker_fork(s, sv[1]);
+	close(sv[1]);
+	if (pid < 0) {
+		log_err("worker %d: cannot start: %s", w->idx, strerror(errno));
+		close(sv[0]);
+		goto retry;
+	}
+	w->pid = pid;
+	w->ch = sv[0];
+	w->state = W_STARTING;
+	w->inflight = 0;
+	w->started_ms = mono_ms();
+	w->deadline_ms = w->started_ms + HELLO_TIMEOUT_MS;
+	watch(s, w, true);
+	wire_format_hello(hello, sizeof hello, WIRE_VERSION, 0);
+	fdpass_send(w->ch, hello, strlen(hello), -1);
+	return;
+retry:
+	w->fails++;
+	w->state = W_DOWN;
+	w->deadline_ms = mono_ms() + BACKOFF_MAX_MS;
+}
+
+int pool_init(struct server *s)
+{
+	struct pool *p = calloc(1, sizeof *p);
+
+	if (!p)
+		return -1;
+	s->pool = p;
+	p->n = (int)s->opt->workers;
+	if (p->n <= 0)
+		p->n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (p->n <= 0)
+		p->n = 1;
+	p->w = calloc((size_t)p->n, sizeof *p->w);
+	p->conns = table_new((size_t)s->opt->max_conns + 1, sizeof(struct pool_conn));
+	if (!p->w || !p->conns)
+		return -1;
+	for (int i = 0; i < p->n; i++) {
+		p->w[i].kind = EV_WORKER;
+		p->w[i].idx = i;
+		p->w[i].ch = -1;
+		start_worker(s, &p->w[i]);
+	}
+	return 0;
+}
+
+bool pool_ready(const struct server *s)
+{
+	for (int i = 0; i < s->pool->n; i++)
+		if (s->pool->w[i].state == W_READY)
+			return true;
+	return false;
+}
+
+/* The ready worker with the fewest connections in flight, below its own
+ * limit; -1 if there is none.  skip: a worker that just refused. */
+static int pick(const struct pool *p, const bool *skip)
+{
+	int best = -1;
+
+	for (int i = 0; i < p->n; i++) {
+		const struct worker *w = &p->w[i];
+
+		if (w->state != W_READY || skip[i] || (w->max && w->inflight >= w->max))
+			continue;
+		if (best < 0 || w->inflight < p->w[best].inflight)
+			best = i;
+	}
+	return best;
+}
+
+static void to_wire(const struct conn_info *c, uint64_t id, struct wire_conn *m)
+{
+	memset(m, 0, sizeof *m);
+	m->id = id;
+	m->unix_peer = c->remote.family == AF_UNIX;
+	snprintf(m->local_ip, sizeof m->local_ip, "%s", c->local.ip);
+	m->local_port = c->local.port;
+	snprintf(m->remote_ip, sizeof m->remote_ip, "%s", c->remote.ip);
+	m->remote_port = c->remote.port;
+	m->uid = (unsigned)c->uid;
+	m->gid = (unsigned)c->gid;
+	m->pid = (int)c->pid;
+	m->connnum = c->connnum;
+	if (c->lst)
+		snprintf(m->listener, sizeof m->listener, "%s", c->lst->name);
+	else
+		peer_format(&c->local, m->listener, sizeof m->listener);
+}
+
+static void worker_lost(struct server *s, struct worker *w, const char *why);
+
+/* Hands c to a worker.  Returns the worker's pid, or -1 with errno set
+ * when no worker took it (the caller closes the connection). */
+pid_t pool_dispatch(struct server *s, const struct conn_info *c)
+{
+	struct pool *p = s->pool;
+	bool skip[p->n];
+	char msg[WIRE_MSG_MAX];
+	struct wire_conn m;
+	uint64_t id = ++p->next_id;
+	int i, len;
+
+	memset(skip, 0, sizeof skip);
+	to_wire(c, id, &m);
+	len = wire_format_conn(msg, sizeof msg, &m);
+	if (len < 0)
+		return errno = EMSGSIZE, -1;
+	while ((i = pick(p, skip)) >= 0) {
+		struct worker *w = &p->w[i];
+		unsigned char key[TABLE_KEY_MAX];
+		struct pool_conn *pc;
+
+		if (fdpass_send(w->ch, msg, (size_t)len, c->fd) < 0) {
+			skip[i] = true;
+			if (errno != EAGAIN && errno != ENOBUFS && errno != ETOOMANYREFS)
+				worker_lost(s, w, strerror(errno));
+			continue;
+		}
+		id_key(id, key);
+		pc = table_put(p->conns, key);
+		if (pc) {
+			pc->id = id;
+			pc->worker = i;
+			pc->remote = c->remote;
+			pc->started_ms = mono_ms();
+		}
+		w->inflight++;
+		s->active++;
+		return w->pid;
+	}
+	return errno = EAGAIN, -1;
+}
+
+static void conn_ended(struct server *s, uint64_t id, bool failed)
+{
+	unsigned char key[TABLE_KEY_MAX];
+	struct pool_conn *pc;
+	char who[ADDR_STRLEN];
+	struct worker *w;
+
+	id_key(id, key);
+	pc = table_get(s->pool->conns, key);
+	if (!pc)
+		return;	/* unknown or already counted: never twice */
+	w = &s->pool->w[pc->worker];
+	peer_format(&pc->remote, who, sizeof who);
+	if (failed) {
+		s->failed++;
+		log_warn("%s: connection lost with worker pid %d", who, (int)w->pid);
+	} else {
+		log_info("end %s worker pid %d after %.3fs", who, (int)w->pid,
+			 (double)(mono_ms() - pc->started_ms) / 1000.0);
+	}
+	conns_source_release(s, &pc->remote);
+	table_del(s->pool->conns, key);
+	if (w->inflight)
+		w->inflight--;
+	s->active--;
+}
+
+static void on_done(uint64_t id, void *arg)
+{
+	conn_ended(arg, id, false);
+}
+
+struct lost_ctx {
+	int worker;
+	uint64_t *ids;
+	size_t n;
+};
+
+static void collect_lost(void *rec, void *arg)
+{
+	const struct pool_conn *pc = rec;
+	struct lost_ctx *lc = arg;
+
+	if (pc->worker == lc->worker)
+		lc->ids[lc->n++] = pc->id;
+}
+
+/* The connections a dead worker held are gone with it: count each. */
+static void fail_inflight(struct server *s, struct worker *w)
+{
+	struct lost_ctx lc = { .worker = w->idx };
+
+	if (w->inflight == 0)
+		return;
+	lc.ids = calloc(table_count(s->pool->conns), sizeof *lc.ids);
+	if (!lc.ids)
+		return;
+	table_each(s->pool->conns, collect_lost, &lc);
+	for (size_t i = 0; i < lc.n; i++)
+		conn_ended(s, lc.ids[i], true);
+	free(lc.ids);
+}
+
+static void worker_lost(struct server *s, struct worker *w, const char *why)
+{
+	if (w->ch < 0)
+		return;
+	watch(s, w, false);
+	close(w->ch);
+	w->ch = -1;
+	if (s->stopping) {	/* expected: it finished and is exiting */
+		log_info("worker %d pid %d: %s", w->idx, (int)w->pid, why);
+		return;
+	}
+	log_warn("worker %d pid %d: %s", w->idx, (int)w->pid, why);
+	if (w->pid > 0)
+		kill(w->pid, SIGKILL);	/* reaped, and respawned, in pool_reaped */
+	w->state = W_STOPPING;
+}
+
+static void on_message(struct server *s, struct worker *w, const char *msg, size_t len)
+{
+	unsigned version, max;
+
+	switch (wire_verb(msg, len)) {
+	case WIRE_HELLO:
+		if (w->state != W_STARTING)
+			break;
+		if (wire_parse_hello(msg, len, &version, &max) < 0 || version != WIRE_VERSION) {
+			char esc[128];
+
+			log_escape(esc, sizeof esc, msg, len);
+			log_err("worker %d pid %d: protocol mismatch: acceptd speaks version %d, "
+				"worker said '%s'", w->idx, (int)w->pid, WIRE_VERSION, esc);
+			worker_lost(s, w, "stopped: wrong protocol version");
+			break;
+		}
+		w->state = W_READY;
+		w->max = max;
+		log_info("worker %d pid %d ready", w->idx, (int)w->pid);
+		break;
+	case WIRE_DONE:
+		if (wire_parse_done(msg, len, on_done, s) < 0)
+			log_warn("worker %d pid %d: malformed DONE", w->idx, (int)w->pid);
+		break;
+	default:
+		break;	/* unknown verbs are for later versions */
+	}
+}
+
+void pool_readable(struct server *s, struct worker *w)
+{
+	char msg[WIRE_MSG_MAX];
+
+	for (int i = 0; i < 64 && w->ch >= 0; i++) {
+		int fd;
+		ssize_t n = fdpass_recv(w->ch, msg, sizeof msg, &fd, MSG_DONTWAIT);
+
+		if (fd >= 0)
+			close(fd);	/* workers send no fds */
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			worker_lost(s, w, n == 0 ? "closed its channel" : strerror(errno));
+			return;
+		}
+		on_message(s, w, msg, (size_t)n);
+	}
+}
+
+/* A reaped pid: ours if it was a worker.  Returns false otherwise. */
+bool pool_reaped(struct server *s, pid_t pid, int status)
+{
+	struct pool *p = s->pool;
+
+	for (int i = 0; p && i < p->n; i++) {
+		struct worker *w = &p->w[i];
+		int64_t lived;
+		unsigned delay;
+
+		if (w->pid != pid)
+			continue;
+		lived = mono_ms() - w->started_ms;
+		if (w->ch >= 0) {
+			watch(s, w, false);
+			close(w->ch);
+			w->ch = -1;
+		}
+		fail_inflight(s, w);
+		w->pid = 0;
+		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
+		delay = w->fails == 0 ? 0 : BACKOFF_FIRST_MS << (w->fails > 9 ? 9 : w->fails - 1);
+		if (delay > BACKOFF_MAX_MS)
+			delay = BACKOFF_MAX_MS;
+		w->state = W_DOWN;
+		w->deadline_ms = mono_ms() + delay;
+		if (!s->stopping) {
+			if (WIFSIGNALED(status))
+				log_warn("worker %d pid %d killed by signal %d after %.1fs; "
+					 "restarting in %u ms", i, (int)pid, WTERMSIG(status),
+					 (double)lived / 1000.0, delay);
+			else
+				log_warn("worker %d pid %d exited with status %d after %.1fs; "
+					 "restarting in %u ms", i, (int)pid, WEXITSTATUS(status),
+					 (double)lived / 1000.0, delay);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Timers: respawns that are due, hellos that never came. */
+void pool_tick(struct server *s)
+{
+	int64_t now = mono_ms();
+
+	for (int i = 0; s->pool && i < s->pool->n; i++) {
+		struct worker *w = &s->pool->w[i];
+
+		if (w->state == W_DOWN && !s->stopping && now >= w->deadline_ms)
+			start_worker(s, w);
+		else if (w->state == W_STARTING && now >= w->deadline_ms)
+			worker_lost(s, w, "no HELLO within 10 s");
+	}
+}
+
+int64_t pool_next_deadline(const struct server *s)
+{
+	int64_t at = -1;
+
+	for (int i = 0; s->pool && i < s->pool->n; i++) {
+		const struct worker *w = &s->pool->w[i];
+
+		if ((w->state == W_DOWN && !s->stopping) || w->state == W_STARTING)
+			if (at < 0 || w->deadline_ms < at)
+				at = w->deadline_ms;
+	}
+	return at;
+}
+
+/* Drain: no new connections; each worker finishes what it holds. */
+void pool_stop(struct server *s)
+{
+	static const char stop[] = "STOP";
+
+	for (int i = 0; s->pool && i < s->pool->n; i++)
+		if (s->pool->w[i].ch >= 0)
+			fdpass_send(s->pool->w[i].ch, stop, sizeof stop - 1, -1);
+}
+
+void pool_signal_all(struct server *s, int sig)
+{
+	for (int i = 0; s->pool && i < s->pool->n; i++)
+		if (s->pool->w[i].pid > 0)
+			kill(s->pool->w[i].pid, sig);
+}
+
+unsigned pool_alive(const struct server *s)
+{
+	unsigned n = 0;
+
+	for (int i = 0; s->pool && i < s->pool->n; i++)
+		n += s->pool->w[i].pid > 0;
+	return n;
+}

@@ -1,0 +1,224 @@
+/*
+ * worker.c - a pool worker serving a built-in service.
+ *
+ * Forked from the master (no exec: the built-ins are already in this
+ * binary), it keeps only its channel on fd 3, leads a process group of its
+ * own and restores default signal handling, like any handler.  It speaks
+ * the same protocol as a persistent PROGRAM worker (acceptd-workers(7)):
+ * answer HELLO, take CONN messages with their fds, serve them all from one
+ * epoll loop, and report each finished connection with DONE - batched, one
+ * message per loop turn.  STOP, or the master's end closing, means: take
+ * nothing new, finish what is open, exit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "acceptd.h"
+#include "fdpass.h"
+#include "wire.h"
+
+#define CH_FD 3
+#define DONE_BATCH 150		/* ids per DONE message: well under WIRE_MSG_MAX */
+
+struct wconn {
+	uint64_t id;
+	uint32_t events;	/* what epoll waits for now */
+	struct bconn b;
+};
+
+struct wstate {
+	int epfd;
+	enum builtin_kind kind;
+	unsigned open;
+	bool stopping;
+	uint64_t done[DONE_BATCH];
+	size_t ndone;
+};
+
+static void flush_done(struct wstate *ws)
+{
+	char msg[WIRE_MSG_MAX];
+	int n;
+
+	if (ws->ndone == 0)
+		return;
+	n = wire_format_done(msg, sizeof msg, ws->done, ws->ndone);
+	ws->ndone = 0;
+	/* Blocking send: the master never blocks on us, so this cannot
+	 * deadlock, and a DONE must not be lost.  EPIPE: master gone. */
+	if (n > 0)
+		while (fdpass_send_flags(CH_FD, msg, (size_t)n, -1, 0) < 0 && errno == EINTR)
+			;
+}
+
+static void finished(struct wstate *ws, uint64_t id)
+{
+	ws->done[ws->ndone++] = id;
+	if (ws->ndone == DONE_BATCH)
+		flush_done(ws);
+}
+
+static void close_conn(struct wstate *ws, struct wconn *c)
+{
+	/* DEL before close: epoll forgets an fd only when the last reference
+	 * to the socket goes, and the master may not have closed its copy yet -
+	 * without this a stale event would arrive for freed memory. */
+	if (c->events)
+		epoll_ctl(ws->epfd, EPOLL_CTL_DEL, c->b.fd, NULL);
+	builtin_end(&c->b);
+	close(c->b.fd);
+	finished(ws, c->id);
+	free(c);
+	ws->open--;
+}
+
+static void new_conn(struct wstate *ws, uint64_t id, int fd)
+{
+	struct wconn *c = malloc(sizeof *c);
+	struct epoll_event ev;
+
+	if (!c) {
+		log_err("worker: out of memory; connection closed");
+		close(fd);
+		finished(ws, id);
+		return;
+	}
+	c->id = id;
+	ws->open++;
+	ev.events = builtin_begin(&c->b, ws->kind, fd);
+	ev.data.ptr = c;
+	c->events = 0;
+	if (ev.events == 0 || epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close_conn(ws, c);
+		return;
+	}
+	c->events = ev.events;
+}
+
+static void on_channel(struct wstate *ws)
+{
+	char msg[WIRE_MSG_MAX];
+	struct wire_conn m;
+
+	for (int i = 0; i < 64; i++) {
+		int fd;
+		ssize_t n = fdpass_recv(CH_FD, msg, sizeof msg, &fd, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0 || wire_verb(msg, (size_t)n) == WIRE_STOP) {
+			ws->stopping = true;	/* STOP, or the master is gone */
+			epoll_ctl(ws->epfd, EPOLL_CTL_DEL, CH_FD, NULL);
+			return;
+		}
+		if (wire_verb(msg, (size_t)n) != WIRE_CONN)
+			continue;
+		if (wire_parse_conn(msg, (size_t)n, &m) < 0) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (fd < 0) {
+			/* The kernel could not give us the fd (EMFILE): the
+			 * connection is closed; say so, and report it done. */
+			log_err("worker pid %d: connection %s:%u lost: no fd received (%s)",
+				(int)getpid(), m.remote_ip, m.remote_port,
+				fd == FDPASS_LOST ? "out of file descriptors" : "none sent");
+			finished(ws, m.id);
+			continue;
+		}
+		new_conn(ws, m.id, fd);
+	}
+}
+
+static void on_conn(struct wstate *ws, struct wconn *c, uint32_t events)
+{
+	uint32_t want = builtin_step(&c->b, events);
+	struct epoll_event ev = { .events = want, .data.ptr = c };
+
+	if (want == 0) {
+		close_conn(ws, c);
+		return;
+	}
+	if (want != c->events && epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->b.fd, &ev) < 0) {
+		close_conn(ws, c);
+		return;
+	}
+	c->events = want;
+}
+
+static int handshake(void)
+{
+	char msg[WIRE_MSG_MAX];
+	unsigned version, max;
+	int fd, n;
+	ssize_t r = fdpass_recv(CH_FD, msg, sizeof msg, &fd, 0);
+
+	if (fd >= 0)
+		close(fd);
+	if (r <= 0 || wire_verb(msg, (size_t)r) != WIRE_HELLO ||
+	    wire_parse_hello(msg, (size_t)r, &version, &max) < 0)
+		return -1;
+	n = wire_format_hello(msg, sizeof msg, WIRE_VERSION, 0);
+	return fdpass_send_flags(CH_FD, msg, (size_t)n, -1, 0) < 0 ? -1 : 0;
+}
+
+static void worker_main(enum builtin_kind kind) __attribute__((noreturn));
+
+static void worker_main(enum builtin_kind kind)
+{
+	struct epoll_event evs[256], ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct wstate ws = { .kind = kind };
+
+	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ws.epfd < 0 || handshake() < 0 ||
+	    epoll_ctl(ws.epfd, EPOLL_CTL_ADD, CH_FD, &ev) < 0)
+		_exit(1);
+	while (!ws.stopping || ws.open > 0) {
+		int n = epoll_wait(ws.epfd, evs, 256, -1);
+
+		if (n < 0 && errno != EINTR)
+			_exit(1);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL)
+				on_channel(&ws);
+			else
+				on_conn(&ws, evs[i].data.ptr, evs[i].events);
+		}
+		flush_done(&ws);
+	}
+	_exit(0);
+}
+
+/* Starts a built-in worker with ch as its channel; returns its pid. */
+pid_t worker_fork(struct server *s, int ch)
+{
+	pid_t pid = fork();
+	sigset_t none;
+
+	if (pid != 0)
+		return pid;
+	if (ch != CH_FD && dup2(ch, CH_FD) < 0)
+		_exit(1);
+	/* The master's listeners, epoll, signalfd...: no exec sheds them. */
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range(CH_FD + 1, ~0U, 0) < 0)
+#endif
+		for (int fd = CH_FD + 1; fd < 65536; fd++)
+			close(fd);
+	setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&s->sigs_ignored, sig) == 1)
+			signal(sig, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);	/* a gone peer: EPIPE from write */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	worker_main(s->opt->builtin);
+}

@@ -18,7 +18,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 #define ACCEPT_BATCH 32		/* per wake-up: keeps signals and reaping timely */
 #define EXHAUSTED_PAUSE_MS 100	/* retry after EMFILE & co. */
@@ -157,7 +157,8 @@ void accept_ready(struct server *s, struct listener *l)
 		socklen_t len = sizeof ss;
 		int fd;
 
-		if (s->active >= s->opt->max_conns || s->resume_at_ms || s->stopping)
+		if (s->active >= s->opt->max_conns || s->resume_at_ms || s->stopping ||
+		    (s->pool && !pool_ready(s)))
 			break;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 		if (fd < 0) {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 static int set_err(char *err, size_t errlen, const char *why)
 {

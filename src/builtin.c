@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 static const struct {
 	const char *name;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 struct child {
 	pid_t pid;

@@ -22,7 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 enum sock_class { SOCK_LISTENING, SOCK_CONNECTED, SOCK_NOT_SOCKET, SOCK_NOT_STREAM };
 

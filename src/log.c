@@ -20,7 +20,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 enum sink { SINK_STDERR, SINK_JOURNAL, SINK_SYSLOG };
 

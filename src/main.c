@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 extern char **environ;
 

@@ -15,14 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 #define MAX_CONNS_LIMIT 1000000
 #define MAX_BACKLOG 65535
 #define MAX_DRAIN (24 * 3600)
 #define MAX_WORKERS 4096
 
-enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN };
+enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -37,6 +37,7 @@ static const struct option longopts[] = {
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
+	{ "fd-passing", no_argument, NULL, OPT_FD_PASSING },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -148,6 +149,7 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 	case OPT_SOCKET_MODE:
 		return mode_opt(arg, &o->socket_mode, err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_REUSEPORT: o->reuseport = true; return OPT_OK;
+	case OPT_FD_PASSING: o->fd_passing = true; return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
@@ -195,9 +197,13 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 		snprintf(err, errlen, "PROGRAM: empty name");
 		return OPT_USAGE;
 	}
-	if (o->program && o->workers) {
-		snprintf(err, errlen, "--workers applies to built-in services; PROGRAM '%s' "
-			 "runs once per connection", o->program[0]);
+	if (o->program && o->workers && !o->fd_passing) {
+		snprintf(err, errlen, "--workers with PROGRAM '%s' needs --fd-passing "
+			 "(without it PROGRAM runs once per connection)", o->program[0]);
+		return OPT_USAGE;
+	}
+	if (o->fd_passing && !o->program) {
+		snprintf(err, errlen, "--fd-passing needs a PROGRAM to run as worker");
 		return OPT_USAGE;
 	}
 	if (!o->program && o->builtin == BUILTIN_NONE)
@@ -219,7 +225,10 @@ void options_usage(void)
 	      "  -i, --inetd            take the socket from fd 0 (inetd wait or nowait)\n"
 	      "  -b, --builtin NAME     echo, discard, chargen, daytime or time (default echo)\n"
 	      "  -c, --max-conns N      at most N connections at once (default 100)\n"
-	      "  -w, --workers N        worker processes for a built-in (default: CPUs)\n"
+	      "  -w, --workers N        worker processes for a built-in or with --fd-passing\n"
+	      "                         (default: one per CPU)\n"
+	      "      --fd-passing       run PROGRAM as N persistent workers that receive\n"
+	      "                         connections on fd 3 (see acceptd-workers(7))\n"
 	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
 	      "      --backlog N        listen backlog of sockets acceptd creates\n"
 	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"

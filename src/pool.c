@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "fdpass.h"
 #include "wire.h"
 
@@ -42,6 +42,7 @@ struct worker {
 	int idx;
 	enum wstate state;
 	pid_t pid;
+	pid_t last_pid;		/* for the log, after pid is reaped */
 	int ch;			/* master's end of the channel, -1 if none */
 	unsigned inflight;
 	unsigned max;		/* the worker's own limit, 0 = none */
@@ -88,14 +89,14 @@ static void start_worker(struct server *s, struct worker *w)
 		log_err("worker %d: socketpair: %s", w->idx, strerror(errno));
 		goto retry;
 	}
-	pid = worker_fork(s, sv[1]);
+	pid = s->opt->program ? spawn_worker(s, sv[1]) : worker_fork(s, sv[1]);
 	close(sv[1]);
 	if (pid < 0) {
 		log_err("worker %d: cannot start: %s", w->idx, strerror(errno));
 		close(sv[0]);
 		goto retry;
 	}
-	w->pid = pid;
+	w->pid = w->last_pid = pid;
 	w->ch = sv[0];
 	w->state = W_STARTING;
 	w->inflight = 0;
@@ -136,11 +137,16 @@ int pool_init(struct server *s)
 	return 0;
 }
 
+/* A ready worker below its own limit exists.  Without one the listeners
+ * leave the poll set: new connections wait in the backlog, as at -c. */
 bool pool_ready(const struct server *s)
 {
-	for (int i = 0; i < s->pool->n; i++)
-		if (s->pool->w[i].state == W_READY)
+	for (int i = 0; i < s->pool->n; i++) {
+		const struct worker *w = &s->pool->w[i];
+
+		if (w->state == W_READY && (w->max == 0 || w->inflight < w->max))
 			return true;
+	}
 	return false;
 }
 
@@ -239,9 +245,9 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 	peer_format(&pc->remote, who, sizeof who);
 	if (failed) {
 		s->failed++;
-		log_warn("%s: connection lost with worker pid %d", who, (int)w->pid);
+		log_warn("%s: connection lost with worker pid %d", who, (int)w->last_pid);
 	} else {
-		log_info("end %s worker pid %d after %.3fs", who, (int)w->pid,
+		log_info("end %s worker pid %d after %.3fs", who, (int)w->last_pid,
 			 (double)(mono_ms() - pc->started_ms) / 1000.0);
 	}
 	conns_source_release(s, &pc->remote);
@@ -294,6 +300,8 @@ static void worker_lost(struct server *s, struct worker *w, const char *why)
 	watch(s, w, false);
 	close(w->ch);
 	w->ch = -1;
+	if (w->pid == 0)
+		return;		/* already reaped; pool_reaped logs the death */
 	if (s->stopping) {	/* expected: it finished and is exiting */
 		log_info("worker %d pid %d: %s", w->idx, (int)w->pid, why);
 		return;
@@ -338,7 +346,8 @@ void pool_readable(struct server *s, struct worker *w)
 {
 	char msg[WIRE_MSG_MAX];
 
-	for (int i = 0; i < 64 && w->ch >= 0; i++) {
+	/* A dead worker's backlog is read whole; a live one's in slices. */
+	for (int i = 0; (i < 64 || w->pid == 0) && w->ch >= 0; i++) {
 		int fd;
 		ssize_t n = fdpass_recv(w->ch, msg, sizeof msg, &fd, MSG_DONTWAIT);
 
@@ -367,20 +376,25 @@ bool pool_reaped(struct server *s, pid_t pid, int status)
 		if (w->pid != pid)
 			continue;
 		lived = mono_ms() - w->started_ms;
+		/* It may have said DONE just before dying, and we may reap
+		 * before reading that: read what it left, then count the rest
+		 * as lost.  pid 0 first: the number is free for reuse now. */
+		w->pid = 0;
+		if (w->ch >= 0)
+			pool_readable(s, w);
 		if (w->ch >= 0) {
 			watch(s, w, false);
 			close(w->ch);
 			w->ch = -1;
 		}
 		fail_inflight(s, w);
-		w->pid = 0;
 		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
 		delay = w->fails == 0 ? 0 : BACKOFF_FIRST_MS << (w->fails > 9 ? 9 : w->fails - 1);
 		if (delay > BACKOFF_MAX_MS)
 			delay = BACKOFF_MAX_MS;
 		w->state = W_DOWN;
 		w->deadline_ms = mono_ms() + delay;
-		if (!s->stopping) {
+		if (!s->stopping || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			if (WIFSIGNALED(status))
 				log_warn("worker %d pid %d killed by signal %d after %.1fs; "
 					 "restarting in %u ms", i, (int)pid, WTERMSIG(status),

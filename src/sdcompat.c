@@ -18,7 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 #define SD_FDS_START 3
 #define SD_FDS_MAX 4096		/* far above any real unit; guards fd arithmetic */

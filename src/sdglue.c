@@ -10,7 +10,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "acceptd.h"
+#include "core.h"
 
 /* Returns the number of fds from the service manager (at 3..), 0 for none,
  * or a negative errno when LISTEN_* is garbage.  LISTEN_* leaves the

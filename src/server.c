@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 #define KILL_GRACE_MS 5000
 
@@ -186,7 +186,7 @@ int server_run(struct server *s)
 	bool single = !has_listeners(s);
 	int waiting;
 
-	if (!s->opt->program) {
+	if (!s->opt->program || s->opt->fd_passing) {
 		if (single)
 			s->opt->workers = 1;	/* one connection: one worker */
 		if (pool_init(s) < 0) {
@@ -194,11 +194,11 @@ int server_run(struct server *s)
 			return 1;
 		}
 	}
+	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
+		   s->opt->program ? s->opt->program[0] : builtin_name(s->opt->builtin));
 	waiting = serve_inherited(s);
 	accept_update(s);
 	notify_send("READY=1");
-	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
-		   s->opt->program ? s->opt->program[0] : builtin_name(s->opt->builtin));
 	while (!finished(s, single, waiting)) {
 		int n = epoll_wait(s->epfd, evs, 64, next_timeout(s));
 

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 /* Names acceptd sets per connection, or that belong to its own plumbing:
  * none may reach a handler from acceptd's environment. */
@@ -138,7 +139,8 @@ struct exec_plan {
 	const char *path;
 	char **argv;
 	char **envp;
-	int fd;
+	int src[4], dst[4];	/* fd src[i] becomes fd dst[i] */
+	int nfds;
 	const sigset_t *reset;	/* to SIG_DFL: exec keeps SIG_IGN */
 	volatile int err;	/* set by the child when exec fails */
 };
@@ -149,11 +151,18 @@ static void child_exec(struct exec_plan *p)
 {
 	static const struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
+	int top = 2;
 
-	if (dup2(p->fd, 0) < 0 || dup2(p->fd, 1) < 0)
-		goto fail;
+	for (int i = 0; i < p->nfds; i++) {
+		/* dup2 onto itself would keep CLOEXEC: clear it instead. */
+		if (p->src[i] == p->dst[i] ? fcntl(p->dst[i], F_SETFD, 0) < 0 :
+		    dup2(p->src[i], p->dst[i]) < 0)
+			goto fail;
+		if (p->dst[i] > top)
+			top = p->dst[i];
+	}
 #ifdef HAVE_CLOSE_RANGE
-	close_range(3, ~0U, 0);	/* backstop: every fd of ours is CLOEXEC */
+	close_range((unsigned)top + 1, ~0U, 0);	/* backstop: ours are CLOEXEC */
 #endif
 	setpgid(0, 0);
 	for (int sig = 1; sig < NSIG; sig++)
@@ -181,11 +190,27 @@ static pid_t vfork_exec(struct exec_plan *p)
 	return pid;
 }
 
+/* Returns the pid, or -1 with errno set (nothing is left running). */
+static pid_t run_plan(struct exec_plan *p)
+{
+	pid_t pid = vfork_exec(p);
+
+	if (pid < 0)
+		return -1;
+	if (p->err) {
+		waitpid(pid, NULL, 0);	/* exited at once: reap it here */
+		errno = p->err;
+		return -1;
+	}
+	return pid;
+}
+
 static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid)
 {
 	static struct envbuf eb;
 	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
-		.envp = s->base_env, .fd = c->fd, .reset = &s->sigs_ignored };
+		.envp = s->base_env, .src = { c->fd, c->fd }, .dst = { 0, 1 }, .nfds = 2,
+		.reset = &s->sigs_ignored };
 	char lname[ADDR_STRLEN];
 	size_t nbase = 0;
 
@@ -198,15 +223,35 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 		nbase++;
 	for (int i = 0; i < eb.n; i++)
 		plan.envp[nbase + (size_t)i] = eb.s[i];
-	*pid = vfork_exec(&plan);
+	*pid = run_plan(&plan);
 	plan.envp[nbase] = NULL;	/* the base stays reusable */
-	if (*pid < 0)
-		return errno;
-	if (plan.err) {
-		waitpid(*pid, NULL, 0);	/* exited at once: reap it here */
-		return plan.err;
-	}
-	return 0;
+	return *pid < 0 ? errno : 0;
+}
+
+/* Starts a persistent PROGRAM worker (--fd-passing): its channel on fd 3,
+ * /dev/null on fds 0 and 1, acceptd's stderr on fd 2; no UCSPI variables
+ * (they come with each connection) but ACCEPTD_WORKER_FD=3. */
+pid_t spawn_worker(struct server *s, int ch)
+{
+	static char fdvar[] = "ACCEPTD_WORKER_FD=3";
+	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
+		.envp = s->base_env, .nfds = 3, .reset = &s->sigs_ignored };
+	size_t nbase = 0;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	pid_t pid;
+
+	if (null < 0)
+		return -1;
+	plan.src[0] = null, plan.dst[0] = 0;
+	plan.src[1] = null, plan.dst[1] = 1;
+	plan.src[2] = ch, plan.dst[2] = 3;
+	while (plan.envp[nbase])
+		nbase++;
+	plan.envp[nbase] = fdvar;
+	pid = run_plan(&plan);
+	plan.envp[nbase] = NULL;
+	close(null);
+	return pid;
 }
 
 /* Returns the handler's pid, or -1 with errno set (nothing was started). */

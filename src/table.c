@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "acceptd.h"
+#include "core.h"
 
 struct table {
 	size_t cap;		/* power of two, at least twice the entries */

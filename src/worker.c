@@ -20,7 +20,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "fdpass.h"
 #include "wire.h"
 

@@ -1,5 +1,5 @@
 /*
- * acceptd.h - the types every module shares and the index of their
+ * core.h - the types every module shares and the index of their
  * external functions, grouped by the file that defines them.
  *
  * Each module owns one role; the only shared state is struct server,
@@ -7,8 +7,8 @@
  * source.c, sdcompat.c's parser, log.c's escaping) do no I/O on their own
  * so the unit tests in tests/unit can drive them table-first.
  */
-#ifndef ACCEPTD_H
-#define ACCEPTD_H
+#ifndef ACCEPTD_CORE_H
+#define ACCEPTD_CORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +44,7 @@ struct options {
 	bool nodelay;
 	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
 	unsigned workers;	/* -w; 0: one per online CPU */
+	bool fd_passing;	/* PROGRAM runs as persistent pool workers */
 };
 
 /* A parsed ADDR (the -l argument), before any socket exists. */
@@ -223,6 +224,7 @@ void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
 char **spawn_base_env(char **environ_in);
 int spawn_resolve(const char *prog, char *out, size_t outlen);
 pid_t spawn_handler(struct server *s, const struct conn_info *c);
+pid_t spawn_worker(struct server *s, int ch);
 
 /* sdcompat.c */
 int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,

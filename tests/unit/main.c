@@ -16,6 +16,8 @@ int main(void)
 	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, table_suite());
 	srunner_add_suite(sr, builtin_suite());
+	srunner_add_suite(sr, wire_suite());
+	srunner_add_suite(sr, fdpass_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

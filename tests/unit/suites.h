@@ -10,5 +10,7 @@ Suite *sdcompat_suite(void);
 Suite *log_suite(void);
 Suite *table_suite(void);
 Suite *builtin_suite(void);
+Suite *wire_suite(void);
+Suite *fdpass_suite(void);
 
 #endif

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 #define UN_OFF offsetof(struct sockaddr_un, sun_path)

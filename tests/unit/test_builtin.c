@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 static const struct {

@@ -7,7 +7,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 /* src with an explicit length, so NUL bytes can be part of the input. */

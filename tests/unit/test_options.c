@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 #define MAXARGS 16

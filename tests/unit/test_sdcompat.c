@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 #define SELF 123

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "acceptd.h"
+#include "core.h"
 #include "suites.h"
 
 /* Key number i, written into buf (TABLE_KEY_MAX bytes), which it returns. */

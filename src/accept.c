@@ -117,10 +117,10 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 	fill_conn(s, &c, fd, l, ss, sslen);
 	c.connnum = conns_source_acquire(s, &c.remote);
 	pid = s->pool ? pool_dispatch(s, &c) : spawn_handler(s, &c);
-	peer_format(&c.remote, who, sizeof who);
 	if (pid < 0) {
 		int e = errno;
 
+		peer_format(&c.remote, who, sizeof who);
 		conns_source_release(s, &c.remote);
 		close(fd);
 		s->failed++;
@@ -135,8 +135,11 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 		conns_track(s, pid, &c);
 	close(fd);
 	s->total++;
-	log_info("connection %s on %s %s %d", who, l ? l->name : "?",
-		 s->pool ? "worker pid" : "pid", (int)pid);
+	if (log_enabled(LOG_LVL_INFO)) {
+		peer_format(&c.remote, who, sizeof who);
+		log_info("connection %s on %s %s %d", who, l ? l->name : "?",
+			 s->pool ? "worker pid" : "pid", (int)pid);
+	}
 	return 0;
 }
 

@@ -119,7 +119,8 @@ void conns_reap(struct server *s)
 			pool_reaped(s, pid, status);
 			continue;
 		}
-		log_exit(ch, status);
+		if (log_enabled(LOG_LVL_INFO))
+			log_exit(ch, status);
 		conns_source_release(s, &ch->remote);
 		table_del(s->children, key);
 		s->active--;

@@ -110,6 +110,7 @@ struct server {
 	int stop_stage;		/* 0 drain, 1 TERM sent, 2 KILL sent */
 	int64_t stop_deadline_ms;
 	int exit_status;	/* the last handler's, for single-connection mode */
+	bool sigchld;		/* a SIGCHLD was read: reap this turn */
 	bool abandon;		/* unkillable handlers: exit regardless */
 	struct table *sources;	/* open connections per source address */
 	struct table *children;	/* handler processes by pid */
@@ -165,6 +166,7 @@ void listen_close_owned(struct server *s);
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,
 	LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 void log_init(int verbosity);
+bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);

@@ -63,6 +63,12 @@ void log_init(int verbosity)
 	}
 }
 
+/* For callers that would format an argument only to have it dropped. */
+bool log_enabled(enum log_level lvl)
+{
+	return lvl <= threshold;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	char line[1024];

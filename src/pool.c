@@ -242,7 +242,8 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 	if (!pc)
 		return;	/* unknown or already counted: never twice */
 	w = &s->pool->w[pc->worker];
-	peer_format(&pc->remote, who, sizeof who);
+	if (failed || log_enabled(LOG_LVL_INFO))
+		peer_format(&pc->remote, who, sizeof who);
 	if (failed) {
 		s->failed++;
 		log_warn("%s: connection lost with worker pid %d", who, (int)w->last_pid);

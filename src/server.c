@@ -1,7 +1,8 @@
 /*
  * server.c - the one event loop: listeners, the signalfd and timers.
  *
- * Each wake-up handles what epoll reported, reaps every exited child, and
+ * Each wake-up handles what epoll reported, reaps every exited child once
+ * a SIGCHLD was read (waitpid until none is left), and
  * then re-decides whether the listeners belong in the poll set.  The only
  * timers are deadlines (EMFILE back-off, drain, the kill stages), folded
  * into epoll_wait's timeout.  Stopping: close the listeners we created (new
@@ -105,7 +106,10 @@ static void on_signals(struct server *s)
 		case SIGHUP:
 			log_warn("SIGHUP: reload is not available in this version; ignored");
 			break;
-		default:	/* SIGCHLD: reaped below, on every wake-up */
+		case SIGCHLD:	/* reaped at the end of this turn */
+			s->sigchld = true;
+			break;
+		default:
 			break;
 		}
 	}
@@ -208,7 +212,12 @@ int server_run(struct server *s)
 		}
 		for (int i = 0; i < n; i++)
 			dispatch(s, &evs[i]);
-		conns_reap(s);
+		if (s->sigchld) {
+			/* One SIGCHLD may stand for many exits; conns_reap
+			 * loops until waitpid finds none. */
+			s->sigchld = false;
+			conns_reap(s);
+		}
 		pool_tick(s);
 		waiting = serve_inherited(s);
 		if (s->stopping && mono_ms() >= s->stop_deadline_ms)

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,8 +204,14 @@ pid_t worker_fork(struct server *s, int ch)
 	pid_t pid = fork();
 	sigset_t none;
 
+	int null;
+
 	if (pid != 0)
 		return pid;
+	/* Like a persistent worker: fds 0 and 1 on /dev/null, 2 shared. */
+	null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(1);
 	if (ch != CH_FD && dup2(ch, CH_FD) < 0)
 		_exit(1);
 	/* The master's listeners, epoll, signalfd...: no exec sheds them. */

@@ -104,25 +104,23 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 	}
 }
 
-/* Starts the handler for an accepted (or inherited) connection fd and
- * closes acceptd's copy: the peer must see EOF when the handler closes it.
- * Returns 0, or -1 if no handler could be started. */
-int accept_serve(struct server *s, int fd, struct listener *l,
-		 const struct sockaddr_storage *ss, socklen_t sslen)
+/* Hands a described connection to a worker or a new handler, and closes
+ * acceptd's copy: the peer must see EOF when its handler closes it.  A
+ * connection the pool keeps for later (all workers busy) stays open and
+ * comes back here from pool_flush.  Returns 0, or -1 if nothing took it. */
+int accept_hand(struct server *s, struct conn_info *c)
 {
-	struct conn_info c;
 	char who[ADDR_STRLEN];
-	pid_t pid;
+	pid_t pid = s->pool ? pool_dispatch(s, c) : spawn_handler(s, c);
 
-	fill_conn(s, &c, fd, l, ss, sslen);
-	c.connnum = conns_source_acquire(s, &c.remote);
-	pid = s->pool ? pool_dispatch(s, &c) : spawn_handler(s, &c);
+	if (pid == 0)
+		return 0;	/* kept by the pool until a worker has room */
 	if (pid < 0) {
 		int e = errno;
 
-		peer_format(&c.remote, who, sizeof who);
-		conns_source_release(s, &c.remote);
-		close(fd);
+		peer_format(&c->remote, who, sizeof who);
+		conns_source_release(s, &c->remote);
+		close(c->fd);
 		s->failed++;
 		log_err("%s: %s: %s; connection closed", who,
 			s->pool ? "no worker took it" : "cannot start handler", strerror(e));
@@ -132,15 +130,27 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 		return -1;
 	}
 	if (!s->pool)
-		conns_track(s, pid, &c);
-	close(fd);
+		conns_track(s, pid, c);
+	close(c->fd);
 	s->total++;
 	if (log_enabled(LOG_LVL_INFO)) {
-		peer_format(&c.remote, who, sizeof who);
-		log_info("connection %s on %s %s %d", who, l ? l->name : "?",
+		peer_format(&c->remote, who, sizeof who);
+		log_info("connection %s on %s %s %d", who, c->lst ? c->lst->name : "?",
 			 s->pool ? "worker pid" : "pid", (int)pid);
 	}
 	return 0;
+}
+
+/* An accepted (or inherited) connection fd: describe it, count it against
+ * its source, hand it on. */
+int accept_serve(struct server *s, int fd, struct listener *l,
+		 const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	struct conn_info c;
+
+	fill_conn(s, &c, fd, l, ss, sslen);
+	c.connnum = conns_source_acquire(s, &c.remote);
+	return accept_hand(s, &c);
 }
 
 /* accept(2): these mean the one connection went away, or the network had a

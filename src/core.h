@@ -126,6 +126,7 @@ void accept_update(struct server *s);
 int accept_serve(struct server *s, int fd, struct listener *l,
 		 const struct sockaddr_storage *ss, socklen_t sslen);
 void accept_ready(struct server *s, struct listener *l);
+int accept_hand(struct server *s, struct conn_info *c);
 
 /* addr.c */
 int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen);
@@ -182,6 +183,7 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c);
 void pool_readable(struct server *s, struct worker *w);
 bool pool_reaped(struct server *s, pid_t pid, int status);
 void pool_tick(struct server *s);
+void pool_flush(struct server *s);
 int64_t pool_next_deadline(const struct server *s);
 void pool_stop(struct server *s);
 void pool_signal_all(struct server *s, int sig);

@@ -47,6 +47,7 @@ struct worker {
 	unsigned inflight;
 	unsigned max;		/* the worker's own limit, 0 = none */
 	unsigned fails;		/* deaths soon after start, in a row */
+	bool full;		/* its channel's queue is full: wait for EPOLLOUT */
 	int64_t started_ms;
 	int64_t deadline_ms;	/* W_DOWN: respawn at; W_STARTING: hello by */
 };
@@ -61,6 +62,12 @@ struct pool_conn {
 struct pool {
 	struct worker *w;
 	int n;
+	/* An accepted connection no worker had room for at that moment (a
+	 * busy worker's channel full, or every worker at its max).  The
+	 * listeners are out of the poll set while it waits, so there is never
+	 * more than one; it goes first when room comes back. */
+	struct conn_info pending;
+	bool has_pending;
 	uint64_t next_id;
 	struct table *conns;	/* pool_conn by id */
 };
@@ -77,6 +84,18 @@ static void watch(struct server *s, struct worker *w, bool on)
 
 	if (w->ch >= 0)
 		epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->ch, &ev);
+}
+
+/* A full channel is watched for EPOLLOUT; any event on it clears the
+ * mark, and the next send tells whether there is room again. */
+static void set_full(struct server *s, struct worker *w, bool full)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (full ? EPOLLOUT : 0), .data.ptr = w };
+
+	if (w->full == full || w->ch < 0)
+		return;
+	w->full = full;
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, w->ch, &ev);
 }
 
 static void start_worker(struct server *s, struct worker *w)
@@ -100,6 +119,7 @@ static void start_worker(struct server *s, struct worker *w)
 	w->ch = sv[0];
 	w->state = W_STARTING;
 	w->inflight = 0;
+	w->full = false;
 	w->started_ms = mono_ms();
 	w->deadline_ms = w->started_ms + HELLO_TIMEOUT_MS;
 	watch(s, w, true);
@@ -141,10 +161,12 @@ int pool_init(struct server *s)
  * leave the poll set: new connections wait in the backlog, as at -c. */
 bool pool_ready(const struct server *s)
 {
+	if (s->pool->has_pending)
+		return false;
 	for (int i = 0; i < s->pool->n; i++) {
 		const struct worker *w = &s->pool->w[i];
 
-		if (w->state == W_READY && (w->max == 0 || w->inflight < w->max))
+		if (w->state == W_READY && !w->full && (w->max == 0 || w->inflight < w->max))
 			return true;
 	}
 	return false;
@@ -159,7 +181,7 @@ static int pick(const struct pool *p, const bool *skip)
 	for (int i = 0; i < p->n; i++) {
 		const struct worker *w = &p->w[i];
 
-		if (w->state != W_READY || skip[i] || (w->max && w->inflight >= w->max))
+		if (w->state != W_READY || skip[i] || w->full || (w->max && w->inflight >= w->max))
 			continue;
 		if (best < 0 || w->inflight < p->w[best].inflight)
 			best = i;
@@ -188,8 +210,10 @@ static void to_wire(const struct conn_info *c, uint64_t id, struct wire_conn *m)
 
 static void worker_lost(struct server *s, struct worker *w, const char *why);
 
-/* Hands c to a worker.  Returns the worker's pid, or -1 with errno set
- * when no worker took it (the caller closes the connection). */
+/* Hands c to a worker.  Returns the worker's pid; 0 when the connection
+ * was kept to wait for room (pool_flush sends it on; the caller must not
+ * close it); or -1 with errno set when no worker can take it (the caller
+ * closes the connection). */
 pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 {
 	struct pool *p = s->pool;
@@ -211,7 +235,9 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 
 		if (fdpass_send(w->ch, msg, (size_t)len, c->fd) < 0) {
 			skip[i] = true;
-			if (errno != EAGAIN && errno != ENOBUFS && errno != ETOOMANYREFS)
+			if (errno == EAGAIN || errno == ENOBUFS || errno == ETOOMANYREFS)
+				set_full(s, w, true);	/* busy, not broken */
+			else
 				worker_lost(s, w, strerror(errno));
 			continue;
 		}
@@ -227,7 +253,48 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 		s->active++;
 		return w->pid;
 	}
+	if (!p->has_pending && !s->stopping && pool_alive(s) > 0) {
+		p->pending = *c;
+		p->has_pending = true;
+		return 0;
+	}
 	return errno = EAGAIN, -1;
+}
+
+/* Sends the waiting connection on, if a worker has room now. */
+void pool_flush(struct server *s)
+{
+	struct pool *p = s->pool;
+	struct conn_info c;
+
+	if (!p || !p->has_pending)
+		return;
+	for (int i = 0; i < p->n; i++) {
+		const struct worker *w = &p->w[i];
+
+		if (w->state == W_READY && !w->full && (w->max == 0 || w->inflight < w->max)) {
+			c = p->pending;
+			p->has_pending = false;
+			accept_hand(s, &c);
+			return;
+		}
+	}
+}
+
+/* Stopping: a connection no worker took yet will not be taken. */
+static void drop_pending(struct server *s)
+{
+	struct pool *p = s->pool;
+	char who[ADDR_STRLEN];
+
+	if (!p->has_pending)
+		return;
+	p->has_pending = false;
+	peer_format(&p->pending.remote, who, sizeof who);
+	log_warn("%s: closed: stopping before a worker had room for it", who);
+	conns_source_release(s, &p->pending.remote);
+	close(p->pending.fd);
+	s->failed++;
 }
 
 static void conn_ended(struct server *s, uint64_t id, bool failed)
@@ -347,6 +414,8 @@ void pool_readable(struct server *s, struct worker *w)
 {
 	char msg[WIRE_MSG_MAX];
 
+	if (w->full)
+		set_full(s, w, false);	/* maybe room again: the next send says */
 	/* A dead worker's backlog is read whole; a live one's in slices. */
 	for (int i = 0; (i < 64 || w->pid == 0) && w->ch >= 0; i++) {
 		int fd;
@@ -444,6 +513,8 @@ void pool_stop(struct server *s)
 {
 	static const char stop[] = "STOP";
 
+	if (s->pool)
+		drop_pending(s);
 	for (int i = 0; s->pool && i < s->pool->n; i++)
 		if (s->pool->w[i].ch >= 0)
 			fdpass_send(s->pool->w[i].ch, stop, sizeof stop - 1, -1);

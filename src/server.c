@@ -219,6 +219,7 @@ int server_run(struct server *s)
 			conns_reap(s);
 		}
 		pool_tick(s);
+		pool_flush(s);
 		waiting = serve_inherited(s);
 		if (s->stopping && mono_ms() >= s->stop_deadline_ms)
 			stop_stage(s);

@@ -3,8 +3,8 @@
  * message and arrive as another number for the same open file (st_dev and
  * st_ino, and it still works), close-on-exec, with the text NUL-terminated;
  * a message without an fd gives -1; end of file gives 0; fdpass_send never
- * blocks on a full queue (-1/EAGAIN) and the queue keeps message
- * boundaries; a message too long for the buffer is -1/EMSGSIZE and its fd
+ * blocks on a full queue (-1/EAGAIN), nor fdpass_send_flags on a
+ * non-blocking socket, and the queue keeps message boundaries and fds; a message too long for the buffer is -1/EMSGSIZE and its fd
  * is closed, not leaked; a receiver out of file descriptors still gets the
  * text with FDPASS_LOST and no fd leaks; a second fd in one message is
  * closed.  The fd-limit case changes RLIMIT_NOFILE, so it runs in a child
@@ -238,6 +238,18 @@ START_TEST(test_fdpass_full_queue)
 	/* drained: it sends again */
 	ck_assert_int_eq(fdpass_send(sv[0], "STOP", 4, -1), 4);
 	ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, &got, 0), 4);
+	/* a socket in non-blocking mode, the caller's flags: the same */
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK), 0);
+	for (n = 0; fdpass_send_flags(sv[0], "x", 1, p[0], 0) == 1; n++)
+		ck_assert_int_lt(n, 1000000);
+	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+	ck_assert_int_gt(n, 10);
+	for (long i = 0; i < n; i++) {
+		ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof buf, &got, MSG_DONTWAIT), 1);
+		ck_assert(same_file(got, p[0]));
+		close(got);
+	}
+	ck_assert_int_eq(count_fds(), base);
 	close(p[0]);
 	close(p[1]);
 	close(sv[0]);

@@ -48,6 +48,30 @@ ssize_t fdpass_send_flags(int sock, const void *buf, size_t len, int fd, int fla
 	return r;
 }
 
+/* The fds that came with one received message: the first goes to *fd, any
+ * others are closed (one fd per message, by protocol). */
+static void take_fds(struct msghdr *mh, int *fd)
+{
+	*fd = -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+		int fds[4];
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (n > 4)
+			n = 4;
+		memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+		for (size_t i = 0; i < n; i++) {
+			if (*fd < 0)
+				*fd = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+}
+
 /* Returns the message length (0 at EOF) and *fd = the fd that came with it,
  * -1 if none was sent, or FDPASS_LOST if one was sent but could not be
  * received.  buf is NUL-terminated; len must leave room for that. */
@@ -69,23 +93,7 @@ ssize_t fdpass_recv(int sock, char *buf, size_t len, int *fd, int flags)
 	if (r < 0)
 		return r;
 	buf[r] = '\0';
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		size_t n;
-		int fds[4];
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if (n > 4)
-			n = 4;
-		memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
-		for (size_t i = 0; i < n; i++) {
-			if (*fd < 0)
-				*fd = fds[i];
-			else
-				close(fds[i]);	/* one fd per message, by protocol */
-		}
-	}
+	take_fds(&mh, fd);
 	if (mh.msg_flags & MSG_TRUNC) {
 		if (*fd >= 0)
 			close(*fd);
@@ -99,6 +107,56 @@ ssize_t fdpass_recv(int sock, char *buf, size_t len, int *fd, int flags)
 		if (*fd >= 0)
 			close(*fd);
 		*fd = FDPASS_LOST;
+	}
+	return r;
+}
+
+#define RECV_MANY_MAX 64
+
+int fdpass_recv_many(int sock, struct fdpass_msg *m, unsigned n, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u[RECV_MANY_MAX];
+	struct mmsghdr mm[RECV_MANY_MAX];
+	struct iovec iov[RECV_MANY_MAX];
+	int r;
+
+	if (n > RECV_MANY_MAX)
+		n = RECV_MANY_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = m[i].buf;
+		iov[i].iov_len = m[i].cap - 1;
+		memset(&mm[i], 0, sizeof mm[i]);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = u[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof u[i].buf;
+	}
+	do
+		r = recvmmsg(sock, mm, n, MSG_CMSG_CLOEXEC | flags, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r < 0 ? -1 : 0;
+	for (int i = 0; i < r; i++) {
+		struct msghdr *mh = &mm[i].msg_hdr;
+
+		m[i].len = (ssize_t)mm[i].msg_len;
+		m[i].err = 0;
+		m[i].buf[m[i].len] = '\0';
+		take_fds(mh, &m[i].fd);
+		if (mh->msg_flags & MSG_TRUNC) {
+			if (m[i].fd >= 0)
+				close(m[i].fd);
+			m[i].fd = -1;
+			m[i].len = -1;
+			m[i].err = EMSGSIZE;
+		} else if (mh->msg_flags & MSG_CTRUNC) {
+			if (m[i].fd >= 0)
+				close(m[i].fd);
+			m[i].fd = FDPASS_LOST;
+		}
 	}
 	return r;
 }

@@ -189,21 +189,30 @@ static int pick(const struct pool *p, const bool *skip)
 	return best;
 }
 
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void to_wire(const struct conn_info *c, uint64_t id, struct wire_conn *m)
 {
-	memset(m, 0, sizeof *m);
 	m->id = id;
 	m->unix_peer = c->remote.family == AF_UNIX;
-	snprintf(m->local_ip, sizeof m->local_ip, "%s", c->local.ip);
+	copy_str(m->local_ip, sizeof m->local_ip, c->local.ip);
 	m->local_port = c->local.port;
-	snprintf(m->remote_ip, sizeof m->remote_ip, "%s", c->remote.ip);
+	copy_str(m->remote_ip, sizeof m->remote_ip, c->remote.ip);
 	m->remote_port = c->remote.port;
 	m->uid = (unsigned)c->uid;
 	m->gid = (unsigned)c->gid;
 	m->pid = (int)c->pid;
 	m->connnum = c->connnum;
 	if (c->lst)
-		snprintf(m->listener, sizeof m->listener, "%s", c->lst->name);
+		copy_str(m->listener, sizeof m->listener, c->lst->name);
 	else
 		peer_format(&c->local, m->listener, sizeof m->listener);
 }
@@ -410,26 +419,47 @@ static void on_message(struct server *s, struct worker *w, const char *msg, size
 	}
 }
 
+#define DONE_RECV_BATCH 16
+
 void pool_readable(struct server *s, struct worker *w)
 {
-	char msg[WIRE_MSG_MAX];
+	static char bufs[DONE_RECV_BATCH][WIRE_MSG_MAX];
+	struct fdpass_msg m[DONE_RECV_BATCH];
 
 	if (w->full)
 		set_full(s, w, false);	/* maybe room again: the next send says */
-	/* A dead worker's backlog is read whole; a live one's in slices. */
-	for (int i = 0; (i < 64 || w->pid == 0) && w->ch >= 0; i++) {
-		int fd;
-		ssize_t n = fdpass_recv(w->ch, msg, sizeof msg, &fd, MSG_DONTWAIT);
+	for (int i = 0; i < DONE_RECV_BATCH; i++) {
+		m[i].buf = bufs[i];
+		m[i].cap = sizeof bufs[i];
+	}
+	/* A dead worker's backlog is read whole; a live one's in slices.
+	 * One recvmmsg takes all that is queued: fewer than asked for means
+	 * the queue is empty, so no extra call just to see EAGAIN. */
+	for (int turn = 0; (turn < 4 || w->pid == 0) && w->ch >= 0; turn++) {
+		int n = fdpass_recv_many(w->ch, m, DONE_RECV_BATCH, MSG_DONTWAIT), i;
 
-		if (fd >= 0)
-			close(fd);	/* workers send no fds */
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
 			worker_lost(s, w, n == 0 ? "closed its channel" : strerror(errno));
 			return;
 		}
-		on_message(s, w, msg, (size_t)n);
+		for (i = 0; i < n && w->ch >= 0; i++) {
+			if (m[i].fd >= 0)
+				close(m[i].fd);	/* workers send no fds */
+			m[i].fd = -1;
+			if (m[i].len <= 0) {
+				worker_lost(s, w, m[i].len == 0 ? "closed its channel" :
+					    strerror(m[i].err));
+				break;
+			}
+			on_message(s, w, m[i].buf, (size_t)m[i].len);
+		}
+		for (; i < n; i++)
+			if (m[i].fd >= 0)
+				close(m[i].fd);
+		if (n < DONE_RECV_BATCH)
+			return;
 	}
 }
 

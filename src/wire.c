@@ -82,22 +82,78 @@ int wire_format_hello(char *buf, size_t len, unsigned version, unsigned max)
 	return snprintf(buf, len, "HELLO %u max=%u", version, max);
 }
 
+/* Appends to buf[*o..len): a string, then a decimal.  On overflow *o
+ * becomes len, which the caller reports. */
+static void put_str(char *buf, size_t len, size_t *o, const char *str)
+{
+	size_t n = strlen(str);
+
+	if (*o + n >= len) {
+		*o = len;
+		return;
+	}
+	memcpy(buf + *o, str, n);
+	*o += n;
+}
+
+static void put_u64(char *buf, size_t len, size_t *o, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = sizeof tmp;
+
+	tmp[--n] = '\0';
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put_str(buf, len, o, tmp + n);
+}
+
+static void put_i64(char *buf, size_t len, size_t *o, long long v)
+{
+	if (v < 0) {
+		put_str(buf, len, o, "-");
+		put_u64(buf, len, o, 0ULL - (unsigned long long)v);
+	} else {
+		put_u64(buf, len, o, (unsigned long long)v);
+	}
+}
+
+/* Formatted by hand, not with snprintf: this runs for every connection. */
 int wire_format_conn(char *buf, size_t len, const struct wire_conn *c)
 {
 	char lname[3 * sizeof c->listener];
-	int n;
+	size_t o = 0;
 
+	if (len == 0)
+		return -1;
 	encode(lname, sizeof lname, c->listener);
-	if (c->unix_peer)
-		n = snprintf(buf, len, "CONN id=%llu proto=UNIX uid=%u gid=%u pid=%d "
-			     "listener=%s connnum=%u", (unsigned long long)c->id,
-			     c->uid, c->gid, c->pid, lname, c->connnum);
-	else
-		n = snprintf(buf, len, "CONN id=%llu proto=TCP local=%s lport=%u remote=%s "
-			     "rport=%u listener=%s connnum=%u", (unsigned long long)c->id,
-			     c->local_ip, c->local_port, c->remote_ip, c->remote_port,
-			     lname, c->connnum);
-	return n < 0 || (size_t)n >= len ? -1 : n;
+	put_str(buf, len, &o, "CONN id=");
+	put_u64(buf, len, &o, c->id);
+	if (c->unix_peer) {
+		put_str(buf, len, &o, " proto=UNIX uid=");
+		put_u64(buf, len, &o, c->uid);
+		put_str(buf, len, &o, " gid=");
+		put_u64(buf, len, &o, c->gid);
+		put_str(buf, len, &o, " pid=");
+		put_i64(buf, len, &o, c->pid);
+	} else {
+		put_str(buf, len, &o, " proto=TCP local=");
+		put_str(buf, len, &o, c->local_ip);
+		put_str(buf, len, &o, " lport=");
+		put_u64(buf, len, &o, c->local_port);
+		put_str(buf, len, &o, " remote=");
+		put_str(buf, len, &o, c->remote_ip);
+		put_str(buf, len, &o, " rport=");
+		put_u64(buf, len, &o, c->remote_port);
+	}
+	put_str(buf, len, &o, " listener=");
+	put_str(buf, len, &o, lname);
+	put_str(buf, len, &o, " connnum=");
+	put_u64(buf, len, &o, c->connnum);
+	if (o >= len)
+		return -1;
+	buf[o] = '\0';
+	return (int)o;
 }
 
 /* The next word of [*p, end): returns its length and advances *p. */

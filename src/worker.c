@@ -82,61 +82,96 @@ static void close_conn(struct wstate *ws, struct wconn *c)
 
 static void new_conn(struct wstate *ws, uint64_t id, int fd)
 {
-	struct wconn *c = malloc(sizeof *c);
+	struct bconn b;
+	uint32_t want = builtin_begin(&b, ws->kind, fd);
+	struct wconn *c;
 	struct epoll_event ev;
 
+	if (want == 0) {	/* served at once (daytime, time): no state to keep */
+		builtin_end(&b);
+		close(fd);
+		finished(ws, id);
+		return;
+	}
+	c = malloc(sizeof *c);
 	if (!c) {
 		log_err("worker: out of memory; connection closed");
+		builtin_end(&b);
 		close(fd);
 		finished(ws, id);
 		return;
 	}
 	c->id = id;
-	ws->open++;
-	ev.events = builtin_begin(&c->b, ws->kind, fd);
-	ev.data.ptr = c;
+	c->b = b;
 	c->events = 0;
-	if (ev.events == 0 || epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	ws->open++;
+	ev.events = want;
+	ev.data.ptr = c;
+	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		close_conn(ws, c);
 		return;
 	}
-	c->events = ev.events;
+	c->events = want;
 }
 
-static void on_channel(struct wstate *ws)
+#define RECV_BATCH 32
+
+/* One message from the master; false when the worker must take no more
+ * (STOP, or the master is gone). */
+static bool on_message(struct wstate *ws, const char *msg, ssize_t n, int fd)
 {
-	char msg[WIRE_MSG_MAX];
 	struct wire_conn m;
 
-	for (int i = 0; i < 64; i++) {
-		int fd;
-		ssize_t n = fdpass_recv(CH_FD, msg, sizeof msg, &fd, MSG_DONTWAIT);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0 || wire_verb(msg, (size_t)n) == WIRE_STOP) {
-			ws->stopping = true;	/* STOP, or the master is gone */
-			epoll_ctl(ws->epfd, EPOLL_CTL_DEL, CH_FD, NULL);
-			return;
-		}
-		if (wire_verb(msg, (size_t)n) != WIRE_CONN)
-			continue;
-		if (wire_parse_conn(msg, (size_t)n, &m) < 0) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		if (fd < 0) {
-			/* The kernel could not give us the fd (EMFILE): the
-			 * connection is closed; say so, and report it done. */
-			log_err("worker pid %d: connection %s:%u lost: no fd received (%s)",
-				(int)getpid(), m.remote_ip, m.remote_port,
-				fd == FDPASS_LOST ? "out of file descriptors" : "none sent");
-			finished(ws, m.id);
-			continue;
-		}
-		new_conn(ws, m.id, fd);
+	if (n <= 0 || wire_verb(msg, (size_t)n) == WIRE_STOP) {
+		if (fd >= 0)
+			close(fd);
+		ws->stopping = true;	/* STOP, or the master is gone */
+		epoll_ctl(ws->epfd, EPOLL_CTL_DEL, CH_FD, NULL);
+		return false;
 	}
+	if (wire_verb(msg, (size_t)n) != WIRE_CONN || wire_parse_conn(msg, (size_t)n, &m) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return true;
+	}
+	if (fd < 0) {
+		/* The kernel could not give us the fd (EMFILE): the
+		 * connection is closed; say so, and report it done. */
+		log_err("worker pid %d: connection %s:%u lost: no fd received (%s)",
+			(int)getpid(), m.remote_ip, m.remote_port,
+			fd == FDPASS_LOST ? "out of file descriptors" : "none sent");
+		finished(ws, m.id);
+		return true;
+	}
+	new_conn(ws, m.id, fd);
+	return true;
+}
+
+/* Everything the master queued, in one recvmmsg; block: wait for the
+ * first message (the worker has nothing else to do). */
+static void on_channel(struct wstate *ws, bool block)
+{
+	static char bufs[RECV_BATCH][WIRE_MSG_MAX];
+	struct fdpass_msg m[RECV_BATCH];
+	int n, i;
+
+	for (i = 0; i < RECV_BATCH; i++) {
+		m[i].buf = bufs[i];
+		m[i].cap = sizeof bufs[i];
+	}
+	n = fdpass_recv_many(CH_FD, m, RECV_BATCH, block ? MSG_WAITFORONE : MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		on_message(ws, "", 0, -1);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (!on_message(ws, m[i].buf, m[i].len, m[i].fd))
+			break;
+	for (i++; i < n; i++)	/* after STOP: nothing more is taken */
+		if (m[i].fd >= 0)
+			close(m[i].fd);
 }
 
 static void on_conn(struct wstate *ws, struct wconn *c, uint32_t events)
@@ -183,13 +218,19 @@ static void worker_main(enum builtin_kind kind)
 	    epoll_ctl(ws.epfd, EPOLL_CTL_ADD, CH_FD, &ev) < 0)
 		_exit(1);
 	while (!ws.stopping || ws.open > 0) {
+		/* Nothing open: wait on the channel itself, no epoll_wait. */
+		if (ws.open == 0) {
+			on_channel(&ws, true);
+			flush_done(&ws);
+			continue;
+		}
 		int n = epoll_wait(ws.epfd, evs, 256, -1);
 
 		if (n < 0 && errno != EINTR)
 			_exit(1);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
-				on_channel(&ws);
+				on_channel(&ws, false);
 			else
 				on_conn(&ws, evs[i].data.ptr, evs[i].events);
 		}

@@ -115,7 +115,6 @@ struct server {
 	struct table *sources;	/* open connections per source address */
 	struct table *children;	/* handler processes by pid */
 	struct pool *pool;	/* built-in workers; NULL in spawn mode */
-	mode_t umask0;
 	sigset_t sigs_ignored;	/* ignored at start: reset in handlers */
 	char **base_env;	/* environ minus our plumbing */
 	const char *program_path;	/* resolved PROGRAM */

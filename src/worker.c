@@ -108,6 +108,8 @@ static void new_conn(struct wstate *ws, uint64_t id, int fd)
 	ev.events = want;
 	ev.data.ptr = c;
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_err("worker pid %d: epoll_ctl: %s; connection closed", (int)getpid(),
+			strerror(errno));
 		close_conn(ws, c);
 		return;
 	}
@@ -184,6 +186,8 @@ static void on_conn(struct wstate *ws, struct wconn *c, uint32_t events)
 		return;
 	}
 	if (want != c->events && epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->b.fd, &ev) < 0) {
+		log_err("worker pid %d: epoll_ctl: %s; connection closed", (int)getpid(),
+			strerror(errno));
 		close_conn(ws, c);
 		return;
 	}

@@ -44,7 +44,8 @@ void accept_update(struct server *s)
 
 	if (s->resume_at_ms && now >= s->resume_at_ms)
 		s->resume_at_ms = 0;
-	want = !s->stopping && s->active < s->opt->max_conns && !s->resume_at_ms &&
+	want = !s->stopping && s->active + s->proxying < s->opt->max_conns &&
+	       !s->resume_at_ms &&
 	       (!s->pool || pool_ready(s));
 	for (int i = 0; i < s->n_lst; i++)
 		arm(s, &s->lst[i], want);
@@ -96,6 +97,7 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 			c->uid = uc.uid;
 			c->gid = uc.gid;
 			c->pid = uc.pid;
+			memcpy(c->remote.raw, &uc.uid, sizeof uc.uid);	/* the source */
 		}
 	} else if (s->opt->nodelay) {
 		int one = 1;
@@ -116,14 +118,18 @@ int accept_hand(struct server *s, struct conn_info *c)
 	if (pid == 0)
 		return 0;	/* kept by the pool until a worker has room */
 	if (pid < 0) {
+		static struct log_limit lim = { .what = "connections that could not be handed on" };
 		int e = errno;
 
-		peer_format(&c->remote, who, sizeof who);
 		conns_source_release(s, &c->remote);
 		close(c->fd);
 		s->failed++;
-		log_err("%s: %s: %s; connection closed", who,
-			s->pool ? "no worker took it" : "cannot start handler", strerror(e));
+		if (log_limited(&lim)) {
+			peer_format(&c->remote, who, sizeof who);
+			log_err("%s: %s: %s; connection closed", who,
+				s->pool ? "no worker took it" : "cannot start handler",
+				strerror(e));
+		}
 		if (e == EAGAIN || e == ENOMEM)
 			pause_for(s, SPAWN_FAIL_PAUSE_MS,
 				  s->pool ? "handoff failed" : "handler start failed", e);
@@ -133,6 +139,7 @@ int accept_hand(struct server *s, struct conn_info *c)
 		conns_track(s, pid, c);
 	close(c->fd);
 	s->total++;
+	s->idle_since_ms = 0;	/* --idle-exit: even if it ended already */
 	if (log_enabled(LOG_LVL_INFO)) {
 		peer_format(&c->remote, who, sizeof who);
 		log_info("connection %s on %s %s %d", who, c->lst ? c->lst->name : "?",
@@ -141,15 +148,21 @@ int accept_hand(struct server *s, struct conn_info *c)
 	return 0;
 }
 
-/* An accepted (or inherited) connection fd: describe it, count it against
- * its source, hand it on. */
+/* An accepted (or inherited) connection fd: describe it, let admission
+ * decide (after its PROXY header, if one is due), hand it on.  Returns -1
+ * only when it was admitted and nothing could take it. */
 int accept_serve(struct server *s, int fd, struct listener *l,
 		 const struct sockaddr_storage *ss, socklen_t sslen)
 {
 	struct conn_info c;
 
 	fill_conn(s, &c, fd, l, ss, sslen);
-	c.connnum = conns_source_acquire(s, &c.remote);
+	if (s->opt->proxy_protocol) {
+		proxy_begin(s, &c);
+		return 0;
+	}
+	if (!admit(s, &c))
+		return 0;
 	return accept_hand(s, &c);
 }
 
@@ -170,7 +183,8 @@ void accept_ready(struct server *s, struct listener *l)
 		socklen_t len = sizeof ss;
 		int fd;
 
-		if (s->active >= s->opt->max_conns || s->resume_at_ms || s->stopping ||
+		if (s->active + s->proxying >= s->opt->max_conns || s->resume_at_ms ||
+		    s->stopping ||
 		    (s->pool && !pool_ready(s)))
 			break;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);

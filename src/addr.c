@@ -218,8 +218,15 @@ int peer_format(const struct peer *p, char *buf, size_t len)
 		return snprintf(buf, len, "%s:%u", p->ip, p->port);
 	case AF_INET6:
 		return snprintf(buf, len, "[%s]:%u", p->ip, p->port);
-	case AF_UNIX:
-		return snprintf(buf, len, "unix:%s", p->path);
+	case AF_UNIX: {
+		unsigned uid;
+
+		if (p->path[0])
+			return snprintf(buf, len, "unix:%s", p->path);
+		/* An unnamed client (the usual kind): say who it runs as. */
+		memcpy(&uid, p->raw, sizeof uid);
+		return snprintf(buf, len, "unix:uid=%u", uid);
+	}
 	default:
 		return snprintf(buf, len, "?");
 	}

@@ -21,21 +21,25 @@ struct child {
 	pid_t pid;
 	struct peer remote;
 	int64_t started_ms;
+	int64_t deadline_ms;	/* -t: next signal due, 0 if none */
+	int stage;		/* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
+	bool lingering;		/* reaped after SIGTERM; its group may live on */
 	const char *listener;
 };
+
+/* Process groups whose leader exited of our SIGTERM while other members
+ * may still hold the connection: kept (as their leader's record, no
+ * longer counted as active) until the SIGKILL that was due, so "SIGKILL 5 s
+ * later to its whole process group" holds even when the shell at the top
+ * went first.  The leader's pid cannot be reused while its group has
+ * members, so the group id stays theirs. */
+static unsigned lingering;
+
+#define LINGER_POLL_MS 50	/* how often a lingering group is looked at */
 
 struct source {
 	unsigned open;
 };
-
-static void source_key(const struct peer *p, unsigned char key[TABLE_KEY_MAX])
-{
-	memset(key, 0, TABLE_KEY_MAX);
-	key[0] = (unsigned char)p->family;
-	/* Unix peers have no address worth telling apart: one source. */
-	if (p->family == AF_INET || p->family == AF_INET6)
-		memcpy(key + 1, p->raw, p->family == AF_INET ? 4 : 16);
-}
 
 static void pid_key(pid_t pid, unsigned char key[TABLE_KEY_MAX])
 {
@@ -48,7 +52,8 @@ int conns_init(struct server *s)
 	/* Inherited single connections may add to the -c bound. */
 	size_t n = (size_t)s->opt->max_conns + (size_t)s->n_lst + 1;
 
-	s->children = table_new(n, sizeof(struct child));
+	/* Room for as many lingering groups as live handlers. */
+	s->children = table_new(2 * n, sizeof(struct child));
 	s->sources = table_new(n, sizeof(struct source));
 	return s->children && s->sources ? 0 : -1;
 }
@@ -58,7 +63,7 @@ unsigned conns_source_acquire(struct server *s, const struct peer *p)
 	unsigned char key[TABLE_KEY_MAX];
 	struct source *src;
 
-	source_key(p, key);
+	source_key(s->opt, p, key);
 	src = table_put(s->sources, key);
 	return src ? ++src->open : 0;
 }
@@ -68,7 +73,7 @@ void conns_source_release(struct server *s, const struct peer *p)
 	unsigned char key[TABLE_KEY_MAX];
 	struct source *src;
 
-	source_key(p, key);
+	source_key(s->opt, p, key);
 	src = table_get(s->sources, key);
 	if (src && --src->open == 0)
 		table_del(s->sources, key);
@@ -83,10 +88,18 @@ int conns_track(struct server *s, pid_t pid, const struct conn_info *c)
 	ch = table_put(s->children, key);
 	if (!ch)
 		return -1;
+	if (ch->lingering)
+		lingering--;	/* its pid is free again: the group is empty */
+	memset(ch, 0, sizeof *ch);
 	ch->pid = pid;
 	ch->remote = c->remote;
 	ch->started_ms = mono_ms();
 	ch->listener = c->lst ? c->lst->name : "inherited connection";
+	if (s->opt->timeout_secs) {
+		ch->deadline_ms = ch->started_ms + (int64_t)s->opt->timeout_secs * 1000;
+		if (!s->timeout_at_ms || ch->deadline_ms < s->timeout_at_ms)
+			s->timeout_at_ms = ch->deadline_ms;
+	}
 	s->active++;
 	return 0;
 }
@@ -119,27 +132,122 @@ void conns_reap(struct server *s)
 			pool_reaped(s, pid, status);
 			continue;
 		}
+		if (ch->lingering)
+			continue;	/* cannot happen: the pid was reaped once */
 		if (log_enabled(LOG_LVL_INFO))
 			log_exit(ch, status);
 		conns_source_release(s, &ch->remote);
-		table_del(s->children, key);
 		s->active--;
+		if (ch->stage == 1 && kill(-pid, 0) == 0 && lingering < s->opt->max_conns) {
+			int64_t soon = mono_ms() + LINGER_POLL_MS;
+
+			ch->lingering = true;	/* SIGKILL still due to the rest */
+			lingering++;
+			if (!s->timeout_at_ms || soon < s->timeout_at_ms)
+				s->timeout_at_ms = soon;
+		} else {
+			table_del(s->children, key);
+		}
 		s->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) :
 				 128 + WTERMSIG(status);
 	}
 }
 
-static void signal_one(void *rec, void *arg)
+struct expiry {
+	int64_t now, next;
+};
+
+static void expire_one(void *rec, void *arg)
+{
+	struct child *ch = rec;
+	struct expiry *e = arg;
+	char who[ADDR_STRLEN];
+
+	if (ch->lingering) {
+		/* Gone by itself (the usual case: the group took the SIGTERM
+		 * too), or due for its SIGKILL; else look again shortly. */
+		if (kill(-ch->pid, 0) < 0 && errno == ESRCH) {
+			ch->stage = 2;
+		} else if (ch->deadline_ms && ch->deadline_ms <= e->now) {
+			peer_format(&ch->remote, who, sizeof who);
+			log_notice("%s: process group %d outlived its handler's SIGTERM; "
+				   "sending SIGKILL", who, (int)ch->pid);
+			kill(-ch->pid, SIGKILL);
+			ch->stage = 2;
+		} else if (!e->next || e->now + LINGER_POLL_MS < e->next) {
+			e->next = e->now + LINGER_POLL_MS;
+		}
+		return;
+	}
+	if (!ch->deadline_ms)
+		return;
+	if (ch->deadline_ms <= e->now && ch->stage < 2) {
+		int sig = ch->stage == 0 ? SIGTERM : SIGKILL;
+
+		peer_format(&ch->remote, who, sizeof who);
+		log_notice("%s pid %d: running for %.1f s, over --timeout; sending SIG%s",
+			   who, (int)ch->pid, (double)(e->now - ch->started_ms) / 1000.0,
+			   sigabbrev_np(sig));
+		if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
+			kill(ch->pid, sig);
+		ch->stage++;
+		ch->deadline_ms = ch->stage < 2 ? e->now + KILL_GRACE_MS : 0;
+	}
+	if (ch->deadline_ms && (!e->next || ch->deadline_ms < e->next))
+		e->next = ch->deadline_ms;
+}
+
+static bool killed_lingering(const void *rec)
 {
 	const struct child *ch = rec;
 
-	/* Each handler leads its own process group: a shell handler's
-	 * children go with it. */
-	if (kill(-ch->pid, *(int *)arg) < 0 && errno == ESRCH)
-		kill(ch->pid, *(int *)arg);
+	return ch->lingering && ch->stage == 2;
 }
 
+static void drop_killed(struct server *s)
+{
+	if (lingering)
+		lingering -= (unsigned)table_sweep(s->children, killed_lingering);
+}
+
+/* -t: handlers past their time get SIGTERM, then SIGKILL KILL_GRACE_MS
+ * later, to their whole process group.  Walks the table only when the
+ * earliest deadline is due, so a steady stream of connections costs
+ * nothing here. */
+void conns_expire(struct server *s)
+{
+	struct expiry e = { .now = mono_ms() };
+
+	if (!s->timeout_at_ms || e.now < s->timeout_at_ms)
+		return;
+	table_each(s->children, expire_one, &e);
+	s->timeout_at_ms = e.next;
+	drop_killed(s);
+}
+
+static void signal_one(void *rec, void *arg)
+{
+	struct child *ch = rec;
+	int sig = *(int *)arg;
+
+	/* Each handler leads its own process group: a shell handler's
+	 * children go with it. */
+	if (kill(-ch->pid, sig) < 0 && errno == ESRCH && !ch->lingering)
+		kill(ch->pid, sig);
+	if (sig == SIGTERM && ch->stage == 0)
+		ch->stage = 1;	/* its group lingers for the SIGKILL stage */
+	else if (sig == SIGKILL)
+		ch->stage = 2;
+}
+
+/* The drain's last stages.  After SIGKILL nothing lingers any more. */
 void conns_signal_all(struct server *s, int sig)
 {
 	table_each(s->children, signal_one, &sig);
+	drop_killed(s);
+}
+
+unsigned conns_lingering(void)
+{
+	return lingering;
 }

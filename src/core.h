@@ -19,12 +19,27 @@
 #include <time.h>
 
 #define ACCEPTD_MAX_LISTEN_OPTS 64
+#define TABLE_KEY_MAX 20	/* table.c keys: family + 16 address bytes + spare */
 #define ADDR_STRLEN 128		/* "[v6%scope]:port" fits; unix paths are cut */
 #define ENV_MAX_VARS 16		/* per-connection variables we add */
+#define KILL_GRACE_MS 5000	/* SIGTERM to SIGKILL, at drain's end and -t */
+
+/* cidr.c - a network for --allow/--deny/--proxy-from: "all", an address
+ * (a host route) or ADDRESS/PREFIX.  Strict: inet_pton forms only (no octal,
+ * no short IPv4), prefix digits without sign or leading zeros and in range,
+ * no host bits set below the prefix (rejected: "10.0.0.1/8" is a typo for
+ * either 10.0.0.0/8 or 10.0.0.1, and guessing would open or close the wrong
+ * hosts).  An IPv4-mapped IPv6 network (::ffff:a.b.c.d/96 or longer) is
+ * stored as the IPv4 network it names, since peers arrive un-mapped. */
+struct cidr {
+	int family;		/* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
+	unsigned prefix;	/* 0-32 or 0-128 */
+	uint8_t addr[16];	/* network address, 4 or 16 bytes used */
+};
 
 /* What an epoll event's data.ptr points at: each such struct starts with
  * this, so the loop can tell a listener from a worker's channel. */
-enum ev_kind { EV_SIGNAL = 0, EV_LISTENER, EV_WORKER };
+enum ev_kind { EV_SIGNAL = 0, EV_LISTENER, EV_WORKER, EV_PROXY };
 
 /* What the command line (and later the config file) asked for. */
 enum builtin_kind { BUILTIN_NONE = 0, BUILTIN_ECHO, BUILTIN_DISCARD,
@@ -45,6 +60,22 @@ struct options {
 	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
 	unsigned workers;	/* -w; 0: one per online CPU */
 	bool fd_passing;	/* PROGRAM runs as persistent pool workers */
+	/* Admission, in the order it is applied to a connection. */
+	bool proxy_protocol;	/* a PROXY header comes first */
+	struct cidr *proxy_from;	/* who may send one; none = anyone */
+	unsigned n_proxy_from;
+	struct acl_rule *acl;	/* --allow/--deny in the order given */
+	unsigned n_acl;
+	unsigned rate_n, rate_secs;	/* --rate N/SECS; rate_n 0 = off */
+	unsigned max_per_ip;	/* -C; 0 = no limit */
+	unsigned prefix4, prefix6;	/* --source-prefix: what one source is */
+	unsigned timeout_secs;	/* -t; 0 = none */
+	unsigned idle_exit_secs;	/* 0 = never */
+};
+
+struct acl_rule {
+	bool allow;
+	struct cidr net;
 };
 
 /* A parsed ADDR (the -l argument), before any socket exists. */
@@ -63,7 +94,8 @@ struct peer {
 	int family;		/* AF_INET, AF_INET6 (never v4-mapped), AF_UNIX */
 	char ip[INET6_ADDRSTRLEN];
 	uint16_t port;
-	uint8_t raw[16];	/* address bytes, 4 or 16 used: the source key */
+	uint8_t raw[16];	/* address bytes, 4 or 16 used: the source key;
+				 * AF_UNIX: the peer's uid (a unix source is a user) */
 	char path[108];		/* AF_UNIX bound path, "" if unnamed */
 };
 
@@ -93,6 +125,7 @@ struct conn_info {
 };
 
 struct table;
+struct proxyq;
 struct pool;
 struct worker;
 
@@ -102,8 +135,12 @@ struct server {
 	int n_lst;
 	int epfd;
 	int sigfd;
-	unsigned active;
+	unsigned active;	/* connections handed on and not yet ended */
+	unsigned proxying;	/* accepted, still reading their PROXY header */
 	unsigned long long total, refused, failed;
+	int64_t idle_since_ms;	/* --idle-exit: when the last connection ended */
+	int64_t timeout_at_ms;	/* -t: next handler deadline to look at, 0 none */
+	int64_t log_flush_at_ms;	/* a refusal count to report then, -1 none */
 	int64_t resume_at_ms;	/* accept paused until then (EMFILE), 0 if not */
 	int64_t last_pause_log_ms;
 	bool stopping;
@@ -113,12 +150,22 @@ struct server {
 	bool sigchld;		/* a SIGCHLD was read: reap this turn */
 	bool abandon;		/* unkillable handlers: exit regardless */
 	struct table *sources;	/* open connections per source address */
+	struct table *rates;	/* --rate: token buckets per source */
+	struct proxyq *proxyq;	/* connections reading a PROXY header */
 	struct table *children;	/* handler processes by pid */
 	struct pool *pool;	/* built-in workers; NULL in spawn mode */
 	sigset_t sigs_ignored;	/* ignored at start: reset in handlers */
 	char **base_env;	/* environ minus our plumbing */
 	const char *program_path;	/* resolved PROGRAM */
 };
+
+/* admit.c */
+int admit_init(struct server *s);
+bool admit(struct server *s, struct conn_info *c);
+int acl_first_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
+bool rate_take(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
+void source_key(const struct options *o, const struct peer *p,
+		unsigned char key[TABLE_KEY_MAX]);
 
 /* accept.c */
 void accept_update(struct server *s);
@@ -133,6 +180,29 @@ int parse_ipv4_strict(const char *s, struct in_addr *out);
 void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa, socklen_t len);
 int peer_format(const struct peer *p, char *buf, size_t len);
 bool sockaddr_is_wildcard(const struct sockaddr *sa);
+
+/* cidr.c */
+int cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen);
+bool cidr_match(const struct cidr *c, const struct peer *p);
+int cidr_format(const struct cidr *c, char *buf, size_t len);
+
+/* confline.c - one line of a --config file, without I/O.  Blank lines and
+ * lines whose first non-blank is '#' are CONF_SKIP; otherwise
+ * "KEY = VALUE" with blanks around either trimmed, KEY of [a-z0-9-],
+ * VALUE non-empty.  The line is modified in place (NULs written); key and
+ * value point into it. */
+enum conf_kind { CONF_ERROR = -1, CONF_SKIP = 0, CONF_PAIR = 1 };
+struct conf_pair {
+	char *key;
+	char *value;
+};
+int confline_parse(char *line, struct conf_pair *out, char *err, size_t errlen);
+/* Splits an exec = value into words, as a shell would without
+ * expansions: blanks separate words, '...' is literal, "..." and bare text
+ * take a backslash as "next character literal".  An unterminated quote, a
+ * trailing backslash or more than max-1 words is an error.  Words are
+ * written in place over value; argv ends with NULL.  Returns the count or -1. */
+int conf_split_words(char *value, char **argv, int max, char *err, size_t errlen);
 
 /* builtin.c */
 int builtin_lookup(const char *name, enum builtin_kind *out);
@@ -156,6 +226,8 @@ void conns_source_release(struct server *s, const struct peer *p);
 int conns_track(struct server *s, pid_t pid, const struct conn_info *c);
 void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
+void conns_expire(struct server *s);
+unsigned conns_lingering(void);
 
 /* listen.c */
 void listen_fix_stdio(void);
@@ -170,6 +242,16 @@ bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
+struct log_limit {
+	const char *what;	/* "denied connections": for the summary line */
+	int64_t window_ms;
+	unsigned n;
+	unsigned long long dropped;
+	bool listed;		/* on the list log_limits_flush walks */
+	struct log_limit *next;
+};
+bool log_limited(struct log_limit *l);
+int64_t log_limits_flush(bool final);
 #define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
@@ -187,6 +269,37 @@ int64_t pool_next_deadline(const struct server *s);
 void pool_stop(struct server *s);
 void pool_signal_all(struct server *s, int sig);
 unsigned pool_alive(const struct server *s);
+
+/* proxy.c - the HAProxy PROXY protocol header, v1 and v2, parsed from a
+ * buffer that holds the first bytes of a connection.  Pure: the answer
+ * depends only on buf[0..len).  Fed the connection's bytes as they come
+ * (a growing prefix), it answers PROXY_NEED_MORE until the first other
+ * answer, which is then the same as for the whole stream: a header is
+ * declared invalid as soon as its bytes so far cannot begin a valid one,
+ * and never later than PROXY_MAX bytes. */
+#define PROXY_V1_MAX 107	/* "PROXY TCP6 ...\r\n", CRLF included */
+#define PROXY_V2_MAX_BODY 2048	/* addresses + TLVs we accept */
+#define PROXY_MAX (16 + PROXY_V2_MAX_BODY)
+enum proxy_status { PROXY_INVALID = -1, PROXY_NEED_MORE = 0, PROXY_DONE = 1 };
+struct proxy_header {
+	size_t len;		/* PROXY_DONE: bytes the header occupies */
+	int version;		/* 1 or 2, once known */
+	bool has_addr;		/* false: UNKNOWN, LOCAL, UNSPEC or AF_UNIX:
+				 * keep the connection's real addresses */
+	struct sockaddr_storage src, dst;	/* AF_INET or AF_INET6 */
+	const char *why;	/* PROXY_INVALID: static text for the log */
+};
+int proxy_parse(const void *buf, size_t len, struct proxy_header *out);
+
+/* proxyread.c */
+struct pconn;
+int proxyq_init(struct server *s);
+void proxy_begin(struct server *s, struct conn_info *c);
+void proxy_readable(struct server *s, struct pconn *p, uint32_t events);
+void proxyq_tick(struct server *s);
+int64_t proxyq_next_deadline(const struct server *s);
+void proxyq_stop(struct server *s);
+void proxyq_free(struct server *s);
 
 /* sdglue.c */
 int sdg_listen_fds(char ***names);
@@ -213,7 +326,6 @@ int signals_read(int sigfd);
 pid_t worker_fork(struct server *s, int ch);
 
 /* table.c */
-#define TABLE_KEY_MAX 20
 struct table;
 struct table *table_new(size_t entries, size_t recsize);
 void table_free(struct table *t);
@@ -222,6 +334,7 @@ void *table_put(struct table *t, const unsigned char *key);
 void table_del(struct table *t, const unsigned char *key);
 size_t table_count(const struct table *t);
 void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
+size_t table_sweep(struct table *t, bool (*expired)(const void *rec));
 
 /* spawn.c */
 char **spawn_base_env(char **environ_in);

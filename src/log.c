@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -127,4 +128,66 @@ size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/* A flood of refusals must not become a flood of lines: LOG_BURST lines a
+ * second per limiter, then one line saying how many were left out - from
+ * the next line's call, or from log_limits_flush when the flood has
+ * stopped, so the count is never lost. */
+#define LOG_BURST 5
+
+static struct log_limit *limiters;	/* every limiter used so far */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void report_dropped(struct log_limit *l, int64_t now)
+{
+	if (l->dropped)
+		log_notice("%llu more %s not logged in the last %.1f s", l->dropped,
+			   l->what, (double)(now - l->window_ms) / 1000.0);
+	l->window_ms = now;
+	l->n = 0;
+	l->dropped = 0;
+}
+
+bool log_limited(struct log_limit *l)
+{
+	int64_t now = now_ms();
+
+	if (!l->listed) {
+		l->listed = true;
+		l->next = limiters;
+		limiters = l;
+	}
+	if (now - l->window_ms >= 1000)
+		report_dropped(l, now);
+	if (l->n < LOG_BURST) {
+		l->n++;
+		return true;
+	}
+	l->dropped++;
+	return false;
+}
+
+/* Reports what a finished window left out (all of it when final).
+ * Returns when the next report is due, or -1 if none is pending. */
+int64_t log_limits_flush(bool final)
+{
+	int64_t now = now_ms(), next = -1;
+
+	for (struct log_limit *l = limiters; l; l = l->next) {
+		if (!l->dropped)
+			continue;
+		if (final || now - l->window_ms >= 1000)
+			report_dropped(l, now);
+		else if (next < 0 || l->window_ms + 1000 < next)
+			next = l->window_ms + 1000;
+	}
+	return next;
 }

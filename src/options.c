@@ -19,10 +19,15 @@
 
 #define MAX_CONNS_LIMIT 1000000
 #define MAX_BACKLOG 65535
-#define MAX_DRAIN (24 * 3600)
 #define MAX_WORKERS 4096
 
-enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING };
+#define MAX_SECS (24 * 3600)
+#define MAX_RATE 1000000
+#define MAX_RULES 100000	/* --allow/--deny/--proxy-from, together */
+
+enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
+	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -38,13 +43,22 @@ static const struct option longopts[] = {
 	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "fd-passing", no_argument, NULL, OPT_FD_PASSING },
+	{ "max-per-ip", required_argument, NULL, 'C' },
+	{ "source-prefix", required_argument, NULL, OPT_SOURCE_PREFIX },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "deny", required_argument, NULL, OPT_DENY },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "idle-exit", required_argument, NULL, OPT_IDLE_EXIT },
+	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
 /* Leading '+': stop at PROGRAM so its own options stay its own. */
-static const char shortopts[] = "+:l:ib:c:w:DvqhV";
+static const char shortopts[] = "+:l:ib:c:w:C:t:DvqhV";
 
 void options_defaults(struct options *o)
 {
@@ -53,6 +67,8 @@ void options_defaults(struct options *o)
 	o->backlog = SOMAXCONN;
 	o->drain_secs = 10;
 	o->socket_mode = -1;
+	o->prefix4 = 32;
+	o->prefix6 = 128;
 }
 
 /* Decimal, 0..max, digits only.  Returns 0 or -1 (errno ERANGE when the
@@ -107,6 +123,87 @@ static int mode_opt(const char *arg, int *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* "V4LEN,V6LEN", e.g. 24,64: how much of an address is one source. */
+static int prefix_opt(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	char v4[8];
+	unsigned long long a, b;
+
+	if (!comma || (size_t)(comma - arg) >= sizeof v4) {
+		snprintf(err, errlen, "--source-prefix '%s': want V4LEN,V6LEN as in 24,64", arg);
+		return -1;
+	}
+	memcpy(v4, arg, (size_t)(comma - arg));
+	v4[comma - arg] = '\0';
+	if (parse_uint(v4, 32, &a) < 0 || parse_uint(comma + 1, 128, &b) < 0 ||
+	    (v4[0] == '0' && v4[1]) || (comma[1] == '0' && comma[2])) {
+		snprintf(err, errlen, "--source-prefix '%s': want V4LEN,V6LEN with "
+			 "V4LEN 0-32 and V6LEN 0-128, as in 24,64", arg);
+		return -1;
+	}
+	o->prefix4 = (unsigned)a;
+	o->prefix6 = (unsigned)b;
+	return 0;
+}
+
+/* "N/SECS": N new connections per SECS seconds from one source. */
+static int rate_opt(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	const char *slash = strchr(arg, '/');
+	char n[16];
+	unsigned long long a, b;
+
+	if (!slash || (size_t)(slash - arg) >= sizeof n) {
+		snprintf(err, errlen, "--rate '%s': want N/SECS as in 20/1", arg);
+		return -1;
+	}
+	memcpy(n, arg, (size_t)(slash - arg));
+	n[slash - arg] = '\0';
+	if (parse_uint(n, MAX_RATE, &a) < 0 || a < 1 ||
+	    parse_uint(slash + 1, MAX_SECS, &b) < 0 || b < 1) {
+		snprintf(err, errlen, "--rate '%s': want N/SECS with N 1-%d and SECS 1-%d, "
+			 "as in 20/1", arg, MAX_RATE, MAX_SECS);
+		return -1;
+	}
+	o->rate_n = (unsigned)a;
+	o->rate_secs = (unsigned)b;
+	return 0;
+}
+
+static int rule_opt(const char *name, const char *arg, struct options *o, bool allow,
+		    char *err, size_t errlen)
+{
+	struct cidr net;
+	char why[160];
+
+	if (cidr_parse(arg, &net, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s '%s': %s", name, arg, why);
+		return -1;
+	}
+	if (o->n_acl + o->n_proxy_from >= MAX_RULES) {
+		snprintf(err, errlen, "%s: at most %d rules", name, MAX_RULES);
+		return -1;
+	}
+	if (strcmp(name, "--proxy-from") == 0) {
+		struct cidr *p = realloc(o->proxy_from, (o->n_proxy_from + 1) * sizeof *p);
+
+		if (!p)
+			return snprintf(err, errlen, "out of memory"), -1;
+		o->proxy_from = p;
+		p[o->n_proxy_from++] = net;
+	} else {
+		struct acl_rule *r = realloc(o->acl, (o->n_acl + 1) * sizeof *r);
+
+		if (!r)
+			return snprintf(err, errlen, "out of memory"), -1;
+		o->acl = r;
+		r[o->n_acl].allow = allow;
+		r[o->n_acl++].net = net;
+	}
+	return 0;
+}
+
 static enum opt_result one_opt(struct options *o, int c, const char *arg,
 			       const char *optname, char *err, size_t errlen)
 {
@@ -144,12 +241,32 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		return num_opt("--backlog", arg, 1, MAX_BACKLOG, &o->backlog,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_DRAIN:
-		return num_opt("--drain", arg, 0, MAX_DRAIN, &o->drain_secs,
+		return num_opt("--drain", arg, 0, MAX_SECS, &o->drain_secs,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_SOCKET_MODE:
 		return mode_opt(arg, &o->socket_mode, err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_REUSEPORT: o->reuseport = true; return OPT_OK;
 	case OPT_FD_PASSING: o->fd_passing = true; return OPT_OK;
+	case 'C':
+		return num_opt("--max-per-ip", arg, 1, MAX_CONNS_LIMIT, &o->max_per_ip,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_SOURCE_PREFIX:
+		return prefix_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_RATE:
+		return rate_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_ALLOW:
+	case OPT_DENY:
+	case OPT_PROXY_FROM:
+		return rule_opt(c == OPT_ALLOW ? "--allow" : c == OPT_DENY ? "--deny" :
+				"--proxy-from", arg, o, c == OPT_ALLOW, err, errlen) ?
+		       OPT_USAGE : OPT_OK;
+	case 't':
+		return num_opt("--timeout", arg, 1, MAX_SECS, &o->timeout_secs,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_IDLE_EXIT:
+		return num_opt("--idle-exit", arg, 1, MAX_SECS, &o->idle_exit_secs,
+			       err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_PROXY_PROTOCOL: o->proxy_protocol = true; return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
@@ -208,6 +325,13 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 	}
 	if (!o->program && o->builtin == BUILTIN_NONE)
 		o->builtin = BUILTIN_ECHO;
+	if (o->n_proxy_from && !o->proxy_protocol) {
+		char net[64];
+
+		cidr_format(&o->proxy_from[0], net, sizeof net);
+		snprintf(err, errlen, "--proxy-from '%s': needs --proxy-protocol", net);
+		return OPT_USAGE;
+	}
 	if (o->inetd && o->n_listen) {
 		snprintf(err, errlen, "--inetd and --listen exclude each other");
 		return OPT_USAGE;
@@ -229,6 +353,16 @@ void options_usage(void)
 	      "                         (default: one per CPU)\n"
 	      "      --fd-passing       run PROGRAM as N persistent workers that receive\n"
 	      "                         connections on fd 3 (see acceptd-workers(7))\n"
+	      "  -C, --max-per-ip N     at most N connections at once from one source\n"
+	      "      --source-prefix V4,V6  one source is an IPv4 /V4 or IPv6 /V6\n"
+	      "                         network (default 32,128: one address)\n"
+	      "      --rate N/SECS      at most N new connections per SECS from one source\n"
+	      "      --allow CIDR|all   allow these clients (repeatable; first match wins)\n"
+	      "      --deny CIDR|all    deny these clients (repeatable; no match: allowed)\n"
+	      "  -t, --timeout SECS     end a connection's handler after SECS\n"
+	      "      --idle-exit SECS   exit once no connection was open for SECS\n"
+	      "      --proxy-protocol   connections start with a PROXY header (v1 or v2)\n"
+	      "      --proxy-from CIDR  only these may send one (repeatable)\n"
 	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
 	      "      --backlog N        listen backlog of sockets acceptd creates\n"
 	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"

@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ struct pool_conn {
 	int worker;
 	struct peer remote;
 	int64_t started_ms;
+	int fd;			/* -t: our copy, to shut it down at the deadline */
 };
 
 struct pool {
@@ -70,6 +72,7 @@ struct pool {
 	bool has_pending;
 	uint64_t next_id;
 	struct table *conns;	/* pool_conn by id */
+	int64_t timeout_at_ms;	/* -t: earliest deadline to look at, 0 none */
 };
 
 static void id_key(uint64_t id, unsigned char key[TABLE_KEY_MAX])
@@ -223,6 +226,60 @@ static void worker_lost(struct server *s, struct worker *w, const char *why);
  * was kept to wait for room (pool_flush sends it on; the caller must not
  * close it); or -1 with errno set when no worker can take it (the caller
  * closes the connection). */
+/* -t in the pool: the worker owns the connection, so the master keeps a
+ * copy of the fd and, at the deadline, shuts the socket down both ways.
+ * The worker then sees EOF (or EPIPE), closes it and says DONE - a
+ * built-in at once, a persistent worker as soon as it looks.  No signal:
+ * the worker serves others too. */
+static void keep_for_timeout(struct server *s, struct pool_conn *pc, int fd)
+{
+	int64_t at = pc->started_ms + (int64_t)s->opt->timeout_secs * 1000;
+
+	pc->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (pc->fd < 0) {
+		log_warn("cannot keep a copy of a connection for --timeout: %s", strerror(errno));
+		return;
+	}
+	if (!s->pool->timeout_at_ms || at < s->pool->timeout_at_ms)
+		s->pool->timeout_at_ms = at;
+}
+
+struct expiry {
+	struct server *s;
+	int64_t now, next;
+};
+
+static void expire_one(void *rec, void *arg)
+{
+	struct pool_conn *pc = rec;
+	struct expiry *e = arg;
+	int64_t at = pc->started_ms + (int64_t)e->s->opt->timeout_secs * 1000;
+	char who[ADDR_STRLEN];
+
+	if (pc->fd < 0)
+		return;
+	if (at <= e->now) {
+		peer_format(&pc->remote, who, sizeof who);
+		log_notice("%s: open for %.1f s, over --timeout; shutting it down", who,
+			   (double)(e->now - pc->started_ms) / 1000.0);
+		shutdown(pc->fd, SHUT_RDWR);
+		close(pc->fd);
+		pc->fd = -1;
+	} else if (!e->next || at < e->next) {
+		e->next = at;
+	}
+}
+
+static void expire_conns(struct server *s)
+{
+	struct expiry e = { .s = s, .now = mono_ms() };
+
+	if (!s->pool->timeout_at_ms || e.now < s->pool->timeout_at_ms)
+		return;
+	table_each(s->pool->conns, expire_one, &e);
+	s->pool->timeout_at_ms = e.next;
+}
+
 pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 {
 	struct pool *p = s->pool;
@@ -257,6 +314,9 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 			pc->worker = i;
 			pc->remote = c->remote;
 			pc->started_ms = mono_ms();
+			pc->fd = -1;
+			if (s->opt->timeout_secs)
+				keep_for_timeout(s, pc, c->fd);
 		}
 		w->inflight++;
 		s->active++;
@@ -328,6 +388,8 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 			 (double)(mono_ms() - pc->started_ms) / 1000.0);
 	}
 	conns_source_release(s, &pc->remote);
+	if (pc->fd >= 0)
+		close(pc->fd);
 	table_del(s->pool->conns, key);
 	if (w->inflight)
 		w->inflight--;
@@ -509,11 +571,13 @@ bool pool_reaped(struct server *s, pid_t pid, int status)
 	return false;
 }
 
-/* Timers: respawns that are due, hellos that never came. */
+/* Timers: respawns that are due, hellos that never came, -t. */
 void pool_tick(struct server *s)
 {
 	int64_t now = mono_ms();
 
+	if (s->pool)
+		expire_conns(s);
 	for (int i = 0; s->pool && i < s->pool->n; i++) {
 		struct worker *w = &s->pool->w[i];
 
@@ -526,7 +590,7 @@ void pool_tick(struct server *s)
 
 int64_t pool_next_deadline(const struct server *s)
 {
-	int64_t at = -1;
+	int64_t at = s->pool && s->pool->timeout_at_ms ? s->pool->timeout_at_ms : -1;
 
 	for (int i = 0; s->pool && i < s->pool->n; i++) {
 		const struct worker *w = &s->pool->w[i];

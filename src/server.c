@@ -17,12 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core.h"
-
-#define KILL_GRACE_MS 5000
 
 int64_t mono_ms(void)
 {
@@ -38,7 +37,7 @@ int server_init(struct server *s, struct options *o)
 
 	s->opt = o;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epfd < 0 || conns_init(s) < 0)
+	if (s->epfd < 0 || conns_init(s) < 0 || admit_init(s) < 0 || proxyq_init(s) < 0)
 		return -1;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) < 0)
 		return -1;
@@ -51,6 +50,7 @@ static void log_counters(const struct server *s, const char *when)
 		   s->total, s->refused, s->failed);
 }
 
+/* sig 0: --idle-exit. */
 static void begin_stop(struct server *s, int sig)
 {
 	if (s->pool && !s->stopping)
@@ -62,8 +62,13 @@ static void begin_stop(struct server *s, int sig)
 	}
 	s->stopping = true;
 	notify_send("STOPPING=1");
-	log_notice("SIG%s: stopping; %u connection(s) open, draining up to %u s",
-		   sigabbrev_np(sig), s->active, s->opt->drain_secs);
+	if (sig)
+		log_notice("SIG%s: stopping; %u connection(s) open, draining up to %u s",
+			   sigabbrev_np(sig), s->active, s->opt->drain_secs);
+	else
+		log_notice("no connection for %u s (--idle-exit): stopping",
+			   s->opt->idle_exit_secs);
+	proxyq_stop(s);
 	accept_update(s);	/* listeners out of the poll set... */
 	listen_close_owned(s);	/* ...and ours closed: connects are refused */
 	s->stop_deadline_ms = mono_ms() + (int64_t)s->opt->drain_secs * 1000;
@@ -115,19 +120,85 @@ static void on_signals(struct server *s)
 	}
 }
 
+static int64_t earlier(int64_t at, int64_t t)
+{
+	return t >= 0 && (at < 0 || t < at) ? t : at;
+}
+
 static int next_timeout(const struct server *s)
 {
 	int64_t now = mono_ms(), at = -1;
 
 	if (s->resume_at_ms)
 		at = s->resume_at_ms;
-	if (s->stopping && (at < 0 || s->stop_deadline_ms < at))
-		at = s->stop_deadline_ms;
-	if (pool_next_deadline(s) >= 0 && (at < 0 || pool_next_deadline(s) < at))
-		at = pool_next_deadline(s);
+	if (s->stopping)
+		at = earlier(at, s->stop_deadline_ms);
+	if (s->timeout_at_ms)
+		at = earlier(at, s->timeout_at_ms);
+	if (s->opt->idle_exit_secs && s->idle_since_ms && !s->stopping)
+		at = earlier(at, s->idle_since_ms + (int64_t)s->opt->idle_exit_secs * 1000);
+	at = earlier(at, pool_next_deadline(s));
+	at = earlier(at, proxyq_next_deadline(s));
+	at = earlier(at, s->log_flush_at_ms);
 	if (at < 0)
 		return -1;
 	return at <= now ? 0 : (int)(at - now);
+}
+
+/* --idle-exit: the clock runs while nothing is open or being read. */
+static void check_idle(struct server *s)
+{
+	int64_t now;
+
+	if (!s->opt->idle_exit_secs || s->stopping)
+		return;
+	now = mono_ms();
+	if (s->active || s->proxying)
+		s->idle_since_ms = 0;
+	else if (!s->idle_since_ms)
+		s->idle_since_ms = now;
+	else if (now - s->idle_since_ms >= (int64_t)s->opt->idle_exit_secs * 1000)
+		begin_stop(s, 0);
+}
+
+/* Connections held open by the master (PROXY headers being read) or by
+ * workers need an fd each: make sure -c fits RLIMIT_NOFILE now rather
+ * than meet EMFILE under load.  Raise the soft limit as far as needed (not
+ * further: handlers inherit it), or, when the hard limit is too low,
+ * lower -c to what fits - a warning, not an error, since the daemon
+ * still works, only with fewer connections. */
+static void fit_fd_limit(struct server *s)
+{
+	unsigned workers = s->opt->workers ? s->opt->workers :
+			   (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	rlim_t reserve = (rlim_t)s->n_lst + workers + 32, need;
+	struct rlimit rl;
+
+	if (!s->opt->proxy_protocol && s->opt->program && !s->opt->fd_passing)
+		return;	/* spawn mode: the master closes each fd at once */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	need = reserve + s->opt->max_conns;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
+			      rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_info("raised the soft RLIMIT_NOFILE from %llu to %llu for "
+				 "--max-conns %u", (unsigned long long)old,
+				 (unsigned long long)rl.rlim_cur, s->opt->max_conns);
+		else
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		unsigned fit = rl.rlim_cur > reserve + 1 ? (unsigned)(rl.rlim_cur - reserve) : 1;
+
+		log_warn("--max-conns %u needs %llu fds but RLIMIT_NOFILE allows %llu; "
+			 "serving at most %u connections at once", s->opt->max_conns,
+			 (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
+		s->opt->max_conns = fit;
+	}
 }
 
 static bool has_listeners(const struct server *s)
@@ -168,8 +239,10 @@ static bool finished(struct server *s, bool single, int waiting)
 	if (s->abandon)
 		return true;
 	if (single && !s->stopping)
-		return waiting == 0 && s->active == 0;
-	return s->stopping && s->active == 0 && pool_alive(s) == 0;
+		return waiting == 0 && s->active == 0 && s->proxying == 0 &&
+		       conns_lingering() == 0;
+	return s->stopping && s->active == 0 && pool_alive(s) == 0 &&
+	       conns_lingering() == 0;
 }
 
 static void dispatch(struct server *s, struct epoll_event *ev)
@@ -180,6 +253,8 @@ static void dispatch(struct server *s, struct epoll_event *ev)
 		on_signals(s);
 	else if (*k == EV_LISTENER)
 		accept_ready(s, (struct listener *)(void *)k);
+	else if (*k == EV_PROXY)
+		proxy_readable(s, (struct pconn *)(void *)k, ev->events);
 	else
 		pool_readable(s, (struct worker *)(void *)k);
 }
@@ -190,9 +265,13 @@ int server_run(struct server *s)
 	bool single = !has_listeners(s);
 	int waiting;
 
+	if (single)
+		s->opt->workers = 1;	/* one connection: one worker */
+	fit_fd_limit(s);
+	if (s->opt->proxy_protocol && !s->opt->n_proxy_from)
+		log_warn("--proxy-protocol without --proxy-from: any client that can "
+			 "connect may claim any address");
 	if (!s->opt->program || s->opt->fd_passing) {
-		if (single)
-			s->opt->workers = 1;	/* one connection: one worker */
 		if (pool_init(s) < 0) {
 			log_err("cannot start the worker pool: %s", strerror(errno));
 			return 1;
@@ -201,6 +280,8 @@ int server_run(struct server *s)
 	log_notice("started %s %s: %s", PACKAGE_NAME, PACKAGE_VERSION,
 		   s->opt->program ? s->opt->program[0] : builtin_name(s->opt->builtin));
 	waiting = serve_inherited(s);
+	s->idle_since_ms = mono_ms();
+	s->log_flush_at_ms = -1;
 	accept_update(s);
 	notify_send("READY=1");
 	while (!finished(s, single, waiting)) {
@@ -218,15 +299,21 @@ int server_run(struct server *s)
 			s->sigchld = false;
 			conns_reap(s);
 		}
+		conns_expire(s);
 		pool_tick(s);
 		pool_flush(s);
+		proxyq_tick(s);
 		waiting = serve_inherited(s);
+		check_idle(s);
+		s->log_flush_at_ms = log_limits_flush(false);
 		if (s->stopping && mono_ms() >= s->stop_deadline_ms)
 			stop_stage(s);
 		accept_update(s);
 	}
 	if (single && s->pool && !s->stopping)
 		pool_stop(s);	/* idle workers exit at once */
+	proxyq_free(s);
+	log_limits_flush(true);
 	if (s->stopping)
 		log_counters(s, "stopped: ");
 	return single && !s->stopping ? s->exit_status : 0;

@@ -1,16 +1,20 @@
 /*
  * table.c - a fixed-capacity hash table of fixed-size records.
  *
- * Both per-connection tables (children by pid, open connections by source
- * address) are bounded by --max-conns, so the table is sized once at start
- * and never grows or allocates on the accept path.  Open addressing with
- * linear probing; removal shifts the following run back instead of leaving
- * tombstones, so lookups stay short however long the daemon runs.
+ * Every table is bounded by something fixed at start (--max-conns, or the
+ * rate limiter's source count), so it is sized once and never grows or
+ * allocates on the accept path.  Open addressing with linear probing;
+ * removal shifts the following run back instead of leaving tombstones, so
+ * lookups stay short however long the daemon runs; table_sweep drops
+ * whatever a predicate calls expired.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -35,13 +39,76 @@ static struct slot_hdr *slot_at(const struct table *t, size_t i)
 	return (struct slot_hdr *)(void *)(t->slots + i * t->slotsize);
 }
 
+/* SipHash-2-4 under a key drawn at start: the keys are client addresses,
+ * and an IPv6 client picks 64 bits of its own.  With a public hash it
+ * could pick addresses that all land in one run and turn every lookup
+ * into a scan of the table; a keyed hash leaves it nothing to aim at. */
+static uint64_t sip_k0, sip_k1;
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND						\
+	do {							\
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0;		\
+		v0 = ROTL(v0, 32);				\
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;		\
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;		\
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2;		\
+		v2 = ROTL(v2, 32);				\
+	} while (0)
+
+static uint64_t le64(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 static size_t hash(const unsigned char *k)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	uint64_t v0 = sip_k0 ^ 0x736f6d6570736575ULL, v1 = sip_k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = sip_k0 ^ 0x6c7967656e657261ULL, v3 = sip_k1 ^ 0x7465646279746573ULL;
+	size_t i;
+	uint64_t m;
 
-	for (size_t i = 0; i < TABLE_KEY_MAX; i++)
-		h = (h ^ k[i]) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 29));
+	for (i = 0; i + 8 <= TABLE_KEY_MAX; i += 8) {
+		m = le64(k + i, 8);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	m = le64(k + i, TABLE_KEY_MAX - i) | ((uint64_t)TABLE_KEY_MAX << 56);
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return (size_t)(v0 ^ v1 ^ v2 ^ v3);
+}
+
+static void hash_seed(void)
+{
+	unsigned char k[16];
+
+	if (sip_k0 || sip_k1)
+		return;
+	/* getrandom() blocks only before the pool is initialised at boot;
+	 * falling back to a time/pid mix there still beats a fixed key. */
+	if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		memcpy(k, &ts, sizeof ts < sizeof k ? sizeof ts : sizeof k);
+		k[0] ^= (unsigned char)getpid();
+	}
+	sip_k0 = le64(k, 8);
+	sip_k1 = le64(k + 8, 8) | 1;
 }
 
 struct table *table_new(size_t entries, size_t recsize)
@@ -51,6 +118,7 @@ struct table *table_new(size_t entries, size_t recsize)
 
 	if (!t)
 		return NULL;
+	hash_seed();
 	while (cap < entries * 2)
 		cap *= 2;
 	t->cap = cap;
@@ -116,13 +184,10 @@ void *table_put(struct table *t, const unsigned char *key)
 	return (unsigned char *)s + HDR_SIZE;
 }
 
-void table_del(struct table *t, const unsigned char *key)
+static void del_at(struct table *t, size_t hole)
 {
-	bool found;
-	size_t hole = probe(t, key, &found), mask = t->cap - 1;
+	size_t mask = t->cap - 1;
 
-	if (!found)
-		return;
 	slot_at(t, hole)->inuse = 0;
 	t->used--;
 	/* Backward shift: move each later entry of the run into the hole
@@ -136,6 +201,32 @@ void table_del(struct table *t, const unsigned char *key)
 			hole = j;
 		}
 	}
+}
+
+void table_del(struct table *t, const unsigned char *key)
+{
+	bool found;
+	size_t i = probe(t, key, &found);
+
+	if (found)
+		del_at(t, i);
+}
+
+/* Deletes every record for which expired() is true; returns how many.
+ * A deletion may shift a later record into the slot just freed, so the
+ * slot is looked at again before moving on; a record shifted from the
+ * wrapped-around start is at worst looked at twice. */
+size_t table_sweep(struct table *t, bool (*expired)(const void *rec))
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->cap; i++)
+		while (slot_at(t, i)->inuse &&
+		       expired((unsigned char *)slot_at(t, i) + HDR_SIZE)) {
+			del_at(t, i);
+			n++;
+		}
+	return n;
 }
 
 size_t table_count(const struct table *t)

@@ -6,7 +6,9 @@
 #   tests/dev.sh check                   install test deps if missing, then build
 #                                        and test every configuration CI tests:
 #                                        libsystemd, --without-systemd,
-#                                        ASan+UBSan, and make distcheck
+#                                        ASan+UBSan, a short libFuzzer run of
+#                                        each parser (FUZZ_SECS, default 30),
+#                                        and make distcheck
 #
 # Debian 12 is the reference system; packages come from apt.  Builds go to
 # build/<variant>/ in the source tree, so reruns are incremental.
@@ -16,7 +18,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config libsystemd-dev)
-TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6)
+TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6
+	clang libclang-rt-14-dev haproxy)
 
 need_pkgs() {
 	local missing=()
@@ -86,6 +89,9 @@ check)
 	build asan --enable-werror CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		check_variant asan || failed=1
+	echo "=== fuzz: ${FUZZ_SECS:-30} s per target" >&2
+	fuzz_failed=0
+	FUZZ_BUILD="$top/build/fuzz" tests/fuzz/run.sh "${FUZZ_SECS:-30}" >&2 || fuzz_failed=1
 	echo "=== default: make distcheck" >&2
 	if ! (cd build/default && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null); then
 		echo "dev.sh: make distcheck failed" >&2
@@ -94,7 +100,8 @@ check)
 	for f in "${results[@]}"; do
 		grep -E '^(FAIL|ERROR|XPASS)' "$f" 2>/dev/null | sed "s|^|$f: |" >&2 || true
 	done
-	p=$(count PASS) fl=$(($(count FAIL) + $(count ERROR) + $(count XPASS))) sk=$(count SKIP)
+	p=$(count PASS) fl=$(($(count FAIL) + $(count ERROR) + $(count XPASS) + fuzz_failed))
+	sk=$(count SKIP)
 	echo "dev.sh: ${#results[@]} configurations: $p passed, $fl failed, $sk skipped" >&2
 	echo "$p passed, $fl failed, $sk skipped"
 	exit $((failed || fl > 0))

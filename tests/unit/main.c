@@ -18,6 +18,10 @@ int main(void)
 	srunner_add_suite(sr, builtin_suite());
 	srunner_add_suite(sr, wire_suite());
 	srunner_add_suite(sr, fdpass_suite());
+	srunner_add_suite(sr, admit_suite());
+	srunner_add_suite(sr, cidr_suite());
+	srunner_add_suite(sr, confline_suite());
+	srunner_add_suite(sr, proxy_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

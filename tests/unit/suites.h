@@ -12,5 +12,9 @@ Suite *table_suite(void);
 Suite *builtin_suite(void);
 Suite *wire_suite(void);
 Suite *fdpass_suite(void);
+Suite *admit_suite(void);
+Suite *cidr_suite(void);
+Suite *confline_suite(void);
+Suite *proxy_suite(void);
 
 #endif

@@ -178,7 +178,7 @@ static const struct {
 	  "unix:/run/x.sock", { 0 } },
 	{ AF_UNIX, "/p", 0, UN_FULL, AF_UNIX, "", "/p", "unix:/p", { 0 } },
 	{ AF_UNIX, "@name", 0, UN_NONUL, AF_UNIX, "", "@name", "unix:@name", { 0 } },
-	{ AF_UNIX, "", 0, UN_FAMILY, AF_UNIX, "", "", "unix:", { 0 } },
+	{ AF_UNIX, "", 0, UN_FAMILY, AF_UNIX, "", "", "unix:uid=0", { 0 } },
 };
 
 static socklen_t make_sa(size_t i, struct sockaddr_storage *ss)

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -299,6 +300,211 @@ START_TEST(test_options_info)
 }
 END_TEST
 
+/* --- the admission options: -C, --source-prefix, --rate, --allow/--deny,
+ * -t, --idle-exit, --proxy-protocol, --proxy-from ------------------------- */
+
+static void free_rules(struct options *o)
+{
+	free(o->acl);
+	free(o->proxy_from);
+	o->acl = NULL;
+	o->proxy_from = NULL;
+}
+
+START_TEST(test_options_admission_defaults)
+{
+	static const char *const none[] = { NULL };
+	struct options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, none, err, sizeof err), OPT_OK);
+	ck_assert_uint_eq(o.max_per_ip, 0);
+	ck_assert_uint_eq(o.prefix4, 32);
+	ck_assert_uint_eq(o.prefix6, 128);
+	ck_assert_uint_eq(o.rate_n, 0);
+	ck_assert_uint_eq(o.n_acl, 0);
+	ck_assert_uint_eq(o.n_proxy_from, 0);
+	ck_assert_uint_eq(o.timeout_secs, 0);
+	ck_assert_uint_eq(o.idle_exit_secs, 0);
+	ck_assert(!o.proxy_protocol);
+	free_rules(&o);
+}
+END_TEST
+
+enum afield { A_MAX_PER_IP, A_PREFIX4, A_PREFIX6, A_RATE_N, A_RATE_SECS, A_TIMEOUT,
+	A_IDLE_EXIT, A_PROXY, A_N_ACL, A_N_PROXY_FROM };
+
+static long long afield(const struct options *o, enum afield f)
+{
+	switch (f) {
+	case A_MAX_PER_IP: return o->max_per_ip;
+	case A_PREFIX4: return o->prefix4;
+	case A_PREFIX6: return o->prefix6;
+	case A_RATE_N: return o->rate_n;
+	case A_RATE_SECS: return o->rate_secs;
+	case A_TIMEOUT: return o->timeout_secs;
+	case A_IDLE_EXIT: return o->idle_exit_secs;
+	case A_PROXY: return o->proxy_protocol;
+	case A_N_ACL: return o->n_acl;
+	case A_N_PROXY_FROM: return o->n_proxy_from;
+	}
+	return -999;
+}
+
+static const struct {
+	const char *args[8];
+	enum afield f;
+	long long want;
+} agoods[] = {
+	{ { "-C", "1" }, A_MAX_PER_IP, 1 },
+	{ { "-C3" }, A_MAX_PER_IP, 3 },
+	{ { "--max-per-ip=1000000" }, A_MAX_PER_IP, 1000000 },
+	{ { "--source-prefix", "24,64" }, A_PREFIX4, 24 },
+	{ { "--source-prefix", "24,64" }, A_PREFIX6, 64 },
+	{ { "--source-prefix=0,0" }, A_PREFIX4, 0 },
+	{ { "--source-prefix=0,0" }, A_PREFIX6, 0 },
+	{ { "--source-prefix", "32,128" }, A_PREFIX6, 128 },
+	{ { "--source-prefix", "7,127" }, A_PREFIX4, 7 },
+	{ { "--source-prefix", "16,48", "--source-prefix", "8,56" }, A_PREFIX6, 56 },
+	{ { "--rate", "20/1" }, A_RATE_N, 20 },
+	{ { "--rate", "20/1" }, A_RATE_SECS, 1 },
+	{ { "--rate=1/86400" }, A_RATE_SECS, 86400 },
+	{ { "--rate", "1000000/1" }, A_RATE_N, 1000000 },
+	{ { "--rate", "3/2", "--rate", "5/7" }, A_RATE_N, 5 },
+	{ { "-t", "1" }, A_TIMEOUT, 1 },
+	{ { "--timeout=86400" }, A_TIMEOUT, 86400 },
+	{ { "--idle-exit", "1" }, A_IDLE_EXIT, 1 },
+	{ { "--idle-exit=86400" }, A_IDLE_EXIT, 86400 },
+	{ { "--proxy-protocol" }, A_PROXY, 1 },
+	{ { "--proxy-protocol", "--proxy-from", "127.0.0.1", "--proxy-from=::1" },
+	  A_N_PROXY_FROM, 2 },
+	{ { "--proxy-from", "10.0.0.0/8", "--proxy-protocol" }, A_N_PROXY_FROM, 1 },
+	{ { "--proxy-protocol", "--proxy-from", "all" }, A_N_ACL, 0 },
+	{ { "--allow", "all" }, A_N_ACL, 1 },
+	{ { "--deny=10.0.0.0/8", "--allow", "::/0", "--deny", "all" }, A_N_ACL, 3 },
+	{ { "--", "prog", "--deny", "all" }, A_N_ACL, 0 },
+};
+
+START_TEST(test_options_admission_good)
+{
+	for (size_t i = 0; i < sizeof agoods / sizeof agoods[0]; i++) {
+		struct options o;
+		char err[256];
+
+		ck_assert_msg(parse(&o, agoods[i].args, err, sizeof err) == OPT_OK,
+			      "%s %s: %s", agoods[i].args[0], agoods[i].args[1] ?
+			      agoods[i].args[1] : "", err);
+		ck_assert_msg(afield(&o, agoods[i].f) == agoods[i].want,
+			      "row %zu (%s): got %lld, want %lld", i, agoods[i].args[0],
+			      afield(&o, agoods[i].f), agoods[i].want);
+		free_rules(&o);
+	}
+}
+END_TEST
+
+/* --allow and --deny make one list in command-line order; --proxy-from is
+ * a list of its own. */
+START_TEST(test_options_acl_order)
+{
+	static const char *const args[] = {
+		"--allow", "127.0.0.2", "--proxy-protocol", "--deny", "127.0.0.0/8",
+		"--proxy-from", "::1", "--allow=all", "--deny", "::ffff:10.0.0.0/104",
+		"--deny", "2001:db8::/32", NULL };
+	struct options o;
+	char err[256], net[64];
+
+	ck_assert_int_eq(parse(&o, args, err, sizeof err), OPT_OK);
+	ck_assert_uint_eq(o.n_acl, 5);
+	ck_assert(o.acl[0].allow && !o.acl[1].allow && o.acl[2].allow &&
+		  !o.acl[3].allow && !o.acl[4].allow);
+	cidr_format(&o.acl[0].net, net, sizeof net);
+	ck_assert_str_eq(net, "127.0.0.2/32");
+	cidr_format(&o.acl[1].net, net, sizeof net);
+	ck_assert_str_eq(net, "127.0.0.0/8");
+	cidr_format(&o.acl[2].net, net, sizeof net);
+	ck_assert_str_eq(net, "all");
+	cidr_format(&o.acl[3].net, net, sizeof net);
+	ck_assert_str_eq(net, "10.0.0.0/8");
+	cidr_format(&o.acl[4].net, net, sizeof net);
+	ck_assert_str_eq(net, "2001:db8::/32");
+	ck_assert_uint_eq(o.n_proxy_from, 1);
+	cidr_format(&o.proxy_from[0], net, sizeof net);
+	ck_assert_str_eq(net, "::1/128");
+	free_rules(&o);
+}
+END_TEST
+
+/* Each message must contain both strings (the option and the value). */
+static const struct {
+	const char *args[8];
+	const char *want1, *want2;
+} ausages[] = {
+	{ { "-C", "0" }, "max-per-ip", "'0'" },
+	{ { "-C", "1000001" }, "max-per-ip", "1000001" },
+	{ { "--max-per-ip", "x" }, "max-per-ip", "'x'" },
+	{ { "-C" }, "-C", "missing" },
+	{ { "--source-prefix", "33,64" }, "--source-prefix", "'33,64'" },
+	{ { "--source-prefix", "24,129" }, "--source-prefix", "'24,129'" },
+	{ { "--source-prefix", "24" }, "--source-prefix", "'24'" },
+	{ { "--source-prefix", ",64" }, "--source-prefix", "',64'" },
+	{ { "--source-prefix", "24," }, "--source-prefix", "'24,'" },
+	{ { "--source-prefix", "24,64,0" }, "--source-prefix", "'24,64,0'" },
+	{ { "--source-prefix", "-1,64" }, "--source-prefix", "'-1,64'" },
+	{ { "--source-prefix", "24, 64" }, "--source-prefix", "'24, 64'" },
+	{ { "--source-prefix", "24/64" }, "--source-prefix", "'24/64'" },
+	{ { "--source-prefix", "" }, "--source-prefix", "''" },
+	{ { "--rate", "0/1" }, "--rate", "'0/1'" },
+	{ { "--rate", "5" }, "--rate", "'5'" },
+	{ { "--rate", "5/0" }, "--rate", "'5/0'" },
+	{ { "--rate", "a/b" }, "--rate", "'a/b'" },
+	{ { "--rate", "5/" }, "--rate", "'5/'" },
+	{ { "--rate", "/5" }, "--rate", "'/5'" },
+	{ { "--rate", "5/1/2" }, "--rate", "'5/1/2'" },
+	{ { "--rate", "-5/1" }, "--rate", "'-5/1'" },
+	{ { "--rate", "1000001/1" }, "--rate", "'1000001/1'" },
+	{ { "--rate", "1/86401" }, "--rate", "'1/86401'" },
+	{ { "--rate", "99999999999999999999/1" }, "--rate", "99999999999999999999/1" },
+	{ { "--rate", "" }, "--rate", "''" },
+	{ { "--allow", "" }, "--allow", "''" },
+	{ { "--allow", "10.1" }, "--allow", "'10.1'" },
+	{ { "--allow", "010.0.0.1" }, "--allow", "'010.0.0.1'" },
+	{ { "--allow", "10.0.0.0/33" }, "--allow", "'10.0.0.0/33'" },
+	{ { "--allow", "10.0.0.0/08" }, "--allow", "'10.0.0.0/08'" },
+	{ { "--allow", "localhost" }, "--allow", "'localhost'" },
+	{ { "--deny", "10.0.0.1/8" }, "--deny", "10.0.0.0/8" },
+	{ { "--deny", "fe80::1%lo" }, "--deny", "'fe80::1%lo'" },
+	{ { "--deny", "[::1]" }, "--deny", "'[::1]'" },
+	{ { "--deny", "ALL" }, "--deny", "'ALL'" },
+	{ { "--deny" }, "--deny", "missing" },
+	{ { "-t", "0" }, "timeout", "'0'" },
+	{ { "-t", "86401" }, "timeout", "86401" },
+	{ { "--timeout", "1s" }, "timeout", "'1s'" },
+	{ { "--idle-exit", "0" }, "idle-exit", "'0'" },
+	{ { "--idle-exit", "x" }, "idle-exit", "'x'" },
+	{ { "--idle-exit", "86401" }, "idle-exit", "86401" },
+	{ { "--proxy-protocol=1" }, "--proxy-protocol", "--proxy-protocol" },
+	{ { "--proxy-from", "127.0.0.1" }, "--proxy-from", "--proxy-protocol" },
+	{ { "--proxy-protocol", "--proxy-from", "10.0.0.1/8" }, "--proxy-from", "10.0.0.0/8" },
+};
+
+START_TEST(test_options_admission_usage)
+{
+	for (size_t i = 0; i < sizeof ausages / sizeof ausages[0]; i++) {
+		const char *what = ausages[i].args[0];
+		struct options o;
+		char err[256];
+
+		ck_assert_msg(parse(&o, ausages[i].args, err, sizeof err) == OPT_USAGE,
+			      "%s %s: accepted", what, ausages[i].args[1] ? ausages[i].args[1] : "");
+		ck_assert_msg(strstr(err, ausages[i].want1) && strstr(err, ausages[i].want2),
+			      "%s: message \"%s\" lacks %s or %s", what, err,
+			      ausages[i].want1, ausages[i].want2);
+		ck_assert_msg(!strchr(err, '\n'), "%s: message \"%s\" is not one line", what, err);
+		free_rules(&o);
+	}
+}
+END_TEST
+
 Suite *options_suite(void)
 {
 	Suite *s = suite_create("options");
@@ -310,6 +516,10 @@ Suite *options_suite(void)
 	tcase_add_test(tc, test_options_usage);
 	tcase_add_test(tc, test_options_listen_limit);
 	tcase_add_loop_test(tc, test_options_info, 0, sizeof infos / sizeof infos[0]);
+	tcase_add_test(tc, test_options_admission_defaults);
+	tcase_add_test(tc, test_options_admission_good);
+	tcase_add_test(tc, test_options_acl_order);
+	tcase_add_test(tc, test_options_admission_usage);
 	suite_add_tcase(s, tc);
 	return s;
 }

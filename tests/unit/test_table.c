@@ -253,6 +253,52 @@ START_TEST(test_table_records_aligned)
 }
 END_TEST
 
+/* Sweep deletes exactly the records the predicate names, even when
+ * deleting shifts later records into the slot just looked at; the rest
+ * stay reachable with their contents. */
+static bool odd_key(const void *rec)
+{
+	return (rec_u32(rec) & 1) == 0;	/* value_of(i) is even for odd i */
+}
+
+static bool any(const void *rec)
+{
+	(void)rec;
+	return true;
+}
+
+START_TEST(test_table_sweep)
+{
+	static const size_t entries_list[] = { 1, 7, 64, 1000, 5000 };
+	size_t entries = entries_list[_i];
+	struct table *t = table_new(entries, sizeof(uint32_t));
+	unsigned char key[TABLE_KEY_MAX];
+	size_t expect_gone = entries / 2, gone;
+
+	ck_assert_ptr_nonnull(t);
+	for (unsigned i = 0; i < entries; i++)
+		fill(table_put(t, key_of(i, key)), sizeof(uint32_t), i);
+	gone = table_sweep(t, odd_key);
+	ck_assert_uint_eq(gone, expect_gone);
+	ck_assert_uint_eq(table_count(t), entries - expect_gone);
+	for (unsigned i = 0; i < entries; i++) {
+		void *rec = table_get(t, key_of(i, key));
+
+		if (i % 2)
+			ck_assert_msg(rec == NULL, "key %u survived the sweep", i);
+		else
+			check_rec(rec, sizeof(uint32_t), i);
+	}
+	/* Nothing left to sweep; and a sweep of everything empties it. */
+	ck_assert_uint_eq(table_sweep(t, odd_key), 0);
+	ck_assert_uint_eq(table_sweep(t, any), entries - expect_gone);
+	ck_assert_uint_eq(table_count(t), 0);
+	for (unsigned i = 0; i < entries; i++)
+		ck_assert_ptr_null(table_get(t, key_of(i, key)));
+	table_free(t);
+}
+END_TEST
+
 Suite *table_suite(void)
 {
 	Suite *s = suite_create("table");
@@ -264,6 +310,7 @@ Suite *table_suite(void)
 			    sizeof cap_entries / sizeof cap_entries[0]);
 	tcase_add_test(tc, test_table_churn);
 	tcase_add_test(tc, test_table_each);
+	tcase_add_loop_test(tc, test_table_sweep, 0, 5);
 	tcase_add_loop_test(tc, test_table_records_aligned, 0,
 			    sizeof align_recsizes / sizeof align_recsizes[0]);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,351 @@
+/*
+ * proxyread.c - connections that must first say who they are for: the
+ * PROXY protocol header (--proxy-protocol), read inside the event loop.
+ *
+ * The master never blocks on a client: each connection waits in epoll
+ * (edge-triggered, so a half-sent header does not wake the loop again until
+ * more bytes come) with a deadline of PROXY_TIMEOUT_MS.  The bytes are
+ * looked at with MSG_PEEK and handed to proxy_parse() whole each time;
+ * only once the header is known complete are exactly its bytes read off
+ * the socket, so whatever the client sent after it stays in the kernel
+ * for the handler, byte for byte.
+ *
+ * --proxy-from is checked on the real peer before anything is read.  Once
+ * the header is in, the address it carries replaces the real one (unless
+ * it is UNKNOWN/LOCAL) and the connection goes through admission - ACL,
+ * --rate, -C - like any other.  Connections still reading count against
+ * --max-conns: a slowloris cannot hold more than -c fds, nor for longer
+ * than the timeout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define PROXY_TIMEOUT_MS 3000
+
+struct plist;
+
+struct pconn {
+	enum ev_kind kind;	/* EV_PROXY: first, for the event loop */
+	struct pconn *prev, *next;
+	struct conn_info c;
+	int64_t deadline_ms;
+	bool watched;		/* in the epoll set */
+	struct plist *in;	/* the list it is on, NULL if none */
+};
+
+/* Two FIFO lists: connections reading their header (all have the same
+ * timeout, so arrival order is deadline order), and connections whose
+ * header is in but that wait for a pool worker with room. */
+struct plist {
+	struct pconn *head, *tail;
+};
+
+struct proxyq {
+	struct plist reading, ready;
+	struct pconn *spare;	/* freed records, reused */
+};
+
+static struct log_limit untrusted_log = { .what = "connections from outside --proxy-from" };
+static struct log_limit bad_log = { .what = "bad PROXY headers" };
+
+static void push(struct plist *l, struct pconn *p)
+{
+	p->in = l;
+	p->next = NULL;
+	p->prev = l->tail;
+	if (l->tail)
+		l->tail->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+}
+
+static void unlink_from(struct plist *l, struct pconn *p)
+{
+	p->in = NULL;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		l->head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		l->tail = p->prev;
+	p->prev = p->next = NULL;
+}
+
+int proxyq_init(struct server *s)
+{
+	if (!s->opt->proxy_protocol)
+		return 0;
+	s->proxyq = calloc(1, sizeof *s->proxyq);
+	return s->proxyq ? 0 : -1;
+}
+
+static void release(struct server *s, struct pconn *p)
+{
+	if (p->in)
+		unlink_from(p->in, p);
+	if (p->watched)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->c.fd, NULL);
+	p->watched = false;
+	p->next = s->proxyq->spare;
+	s->proxyq->spare = p;
+	s->proxying--;
+}
+
+/* Closes a connection that never got as far as a handler, with a line
+ * (limited: these come in floods) saying why and, for a bad header, what
+ * came instead. */
+static void refuse_conn(struct server *s, struct conn_info *c, struct log_limit *lim,
+			const char *why, const unsigned char *got, size_t n)
+{
+	char who[ADDR_STRLEN], esc[4 * 32 + 1];
+
+	s->refused++;
+	if (log_limited(lim)) {
+		peer_format(&c->remote, who, sizeof who);
+		if (got) {
+			log_escape(esc, sizeof esc, got, n < 32 ? n : 32);
+			log_notice("%s: %s (got \"%s\"%s); closed", who, why, esc,
+				   n > 32 ? "..." : "");
+		} else {
+			log_notice("%s: %s; closed", who, why);
+		}
+	}
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void refuse(struct server *s, struct pconn *p, struct log_limit *lim,
+		   const char *why, const unsigned char *got, size_t n)
+{
+	refuse_conn(s, &p->c, lim, why, got, n);
+	release(s, p);
+}
+
+/* The header is in: take the addresses it carries and pass the
+ * connection on as if it had just been accepted from there. */
+static void hand_on(struct server *s, struct pconn *p)
+{
+	struct conn_info c = p->c;
+
+	if (s->pool && !pool_ready(s)) {
+		push(&s->proxyq->ready, p);	/* proxyq_flush sends it on */
+		return;
+	}
+	release(s, p);
+	if (admit(s, &c))
+		accept_hand(s, &c);
+}
+
+static bool trusted(const struct server *s, const struct peer *p)
+{
+	const struct options *o = s->opt;
+
+	/* Unix sockets: the file's permissions already say who may connect. */
+	if (o->n_proxy_from == 0 || p->family == AF_UNIX)
+		return true;
+	for (unsigned i = 0; i < o->n_proxy_from; i++)
+		if (cidr_match(&o->proxy_from[i], p))
+			return true;
+	return false;
+}
+
+/* Reads exactly n bytes that MSG_PEEK has shown to be there. */
+static int consume(int fd, size_t n)
+{
+	unsigned char sink[PROXY_MAX];
+
+	while (n > 0) {
+		ssize_t r = recv(fd, sink, n, MSG_DONTWAIT);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void take_addresses(struct conn_info *c, const struct proxy_header *h)
+{
+	struct peer remote, local;
+
+	if (!h->has_addr)
+		return;
+	peer_from_sockaddr(&remote, (const struct sockaddr *)&h->src, sizeof h->src);
+	peer_from_sockaddr(&local, (const struct sockaddr *)&h->dst, sizeof h->dst);
+	c->remote = remote;
+	c->local = local;
+	c->uid = 0;
+	c->gid = 0;
+	c->pid = 0;
+}
+
+/* Looks at what has arrived; decides, or waits for more. */
+void proxy_readable(struct server *s, struct pconn *p, uint32_t events)
+{
+	unsigned char buf[PROXY_MAX];
+	struct proxy_header h;
+	ssize_t n;
+	int r;
+
+	/* An event from the same epoll_wait batch as a SIGTERM whose
+	 * proxyq_stop already closed this connection: the record is spare. */
+	if (p->in != &s->proxyq->reading)
+		return;
+	do
+		n = recv(p->c.fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		n = 0;	/* nothing yet; events tell whether more can come */
+	else if (n < 0) {
+		refuse(s, p, &bad_log, strerror(errno), NULL, 0);
+		return;
+	}
+	r = proxy_parse(buf, (size_t)n, &h);
+	if (r == PROXY_INVALID) {
+		char why[96];
+
+		snprintf(why, sizeof why, "bad PROXY header: %s", h.why);
+		refuse(s, p, &bad_log, why, buf, (size_t)n);
+		return;
+	}
+	if (r == PROXY_NEED_MORE) {
+		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+			refuse(s, p, &bad_log, n ? "closed in the middle of its PROXY header" :
+			       "closed before sending a PROXY header", n ? buf : NULL, (size_t)n);
+			return;
+		}
+		if (!p->watched) {
+			struct epoll_event ev = {
+				.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &p->kind };
+
+			if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, p->c.fd, &ev) < 0) {
+				refuse(s, p, &bad_log, strerror(errno), NULL, 0);
+				return;
+			}
+			p->watched = true;
+		}
+		return;
+	}
+	if (consume(p->c.fd, h.len) < 0) {
+		refuse(s, p, &bad_log, "lost while reading its PROXY header", NULL, 0);
+		return;
+	}
+	unlink_from(&s->proxyq->reading, p);
+	if (p->watched)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->c.fd, NULL);
+	p->watched = false;
+	take_addresses(&p->c, &h);
+	hand_on(s, p);
+}
+
+/* A new connection on a --proxy-protocol listener (or an inherited one):
+ * vet the real peer, then read its header. */
+void proxy_begin(struct server *s, struct conn_info *c)
+{
+	struct proxyq *q = s->proxyq;
+	struct pconn *p = q->spare;
+
+	if (!trusted(s, &c->remote)) {
+		refuse_conn(s, c, &untrusted_log, "not in --proxy-from", NULL, 0);
+		return;
+	}
+	if (p)
+		q->spare = p->next;
+	else if (!(p = malloc(sizeof *p))) {
+		log_err("out of memory for a new connection; closed");
+		close(c->fd);
+		s->failed++;
+		return;
+	}
+	memset(p, 0, sizeof *p);
+	p->kind = EV_PROXY;
+	p->c = *c;
+	p->deadline_ms = mono_ms() + PROXY_TIMEOUT_MS;
+	s->proxying++;
+	push(&q->reading, p);
+	/* The header usually came with the handshake: try it at once. */
+	proxy_readable(s, p, 0);
+}
+
+/* Timeouts, and connections whose header is in once a worker has room. */
+void proxyq_tick(struct server *s)
+{
+	struct proxyq *q = s->proxyq;
+	int64_t now;
+
+	if (!q)
+		return;
+	now = mono_ms();
+	while (q->reading.head && q->reading.head->deadline_ms <= now) {
+		struct pconn *p = q->reading.head;
+
+		refuse(s, p, &bad_log, "no complete PROXY header within 3 s", NULL, 0);
+	}
+	while (q->ready.head && (!s->pool || pool_ready(s))) {
+		struct pconn *p = q->ready.head;
+		struct conn_info c = p->c;
+
+		release(s, p);
+		if (admit(s, &c))
+			accept_hand(s, &c);
+	}
+}
+
+int64_t proxyq_next_deadline(const struct server *s)
+{
+	const struct proxyq *q = s->proxyq;
+
+	return q && q->reading.head ? q->reading.head->deadline_ms : -1;
+}
+
+/* Stopping: connections that have not said who they are yet are not
+ * running connections; they are closed, not drained. */
+void proxyq_stop(struct server *s)
+{
+	struct proxyq *q = s->proxyq;
+	unsigned n = 0;
+
+	if (!q)
+		return;
+	for (struct plist *l = &q->reading; l; l = l == &q->reading ? &q->ready : NULL)
+		while (l->head) {
+			struct pconn *p = l->head;
+
+			close(p->c.fd);
+			release(s, p);
+			n++;
+		}
+	if (n)
+		log_notice("stopping: closed %u connection(s) still before their PROXY header", n);
+}
+
+void proxyq_free(struct server *s)
+{
+	struct proxyq *q = s->proxyq;
+
+	if (!q)
+		return;
+	proxyq_stop(s);
+	while (q->spare) {
+		struct pconn *p = q->spare;
+
+		q->spare = p->next;
+		free(p);
+	}
+	free(q);
+	s->proxyq = NULL;
+}

@@ -123,21 +123,32 @@ static int mode_opt(const char *arg, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-/* "V4LEN,V6LEN", e.g. 24,64: how much of an address is one source. */
+/* Splits "A<sep>B" into its first part (copied into first) and a pointer
+ * to the second; -1 when sep is missing or A does not fit. */
+static int split_two(const char *arg, char sep, char *first, size_t firstlen,
+		     const char **second)
+{
+	const char *at = strchr(arg, sep);
+
+	if (!at || (size_t)(at - arg) >= firstlen)
+		return -1;
+	memcpy(first, arg, (size_t)(at - arg));
+	first[at - arg] = '\0';
+	*second = at + 1;
+	return 0;
+}
+
+/* "V4LEN,V6LEN", e.g. 24,64: how much of an address is one source.
+ * Prefix lengths follow the CIDR rule: no leading zeros. */
 static int prefix_opt(const char *arg, struct options *o, char *err, size_t errlen)
 {
-	const char *comma = strchr(arg, ',');
 	char v4[8];
+	const char *v6;
 	unsigned long long a, b;
 
-	if (!comma || (size_t)(comma - arg) >= sizeof v4) {
-		snprintf(err, errlen, "--source-prefix '%s': want V4LEN,V6LEN as in 24,64", arg);
-		return -1;
-	}
-	memcpy(v4, arg, (size_t)(comma - arg));
-	v4[comma - arg] = '\0';
-	if (parse_uint(v4, 32, &a) < 0 || parse_uint(comma + 1, 128, &b) < 0 ||
-	    (v4[0] == '0' && v4[1]) || (comma[1] == '0' && comma[2])) {
+	if (split_two(arg, ',', v4, sizeof v4, &v6) < 0 ||
+	    parse_uint(v4, 32, &a) < 0 || parse_uint(v6, 128, &b) < 0 ||
+	    (v4[0] == '0' && v4[1]) || (v6[0] == '0' && v6[1])) {
 		snprintf(err, errlen, "--source-prefix '%s': want V4LEN,V6LEN with "
 			 "V4LEN 0-32 and V6LEN 0-128, as in 24,64", arg);
 		return -1;
@@ -150,18 +161,13 @@ static int prefix_opt(const char *arg, struct options *o, char *err, size_t errl
 /* "N/SECS": N new connections per SECS seconds from one source. */
 static int rate_opt(const char *arg, struct options *o, char *err, size_t errlen)
 {
-	const char *slash = strchr(arg, '/');
 	char n[16];
+	const char *secs;
 	unsigned long long a, b;
 
-	if (!slash || (size_t)(slash - arg) >= sizeof n) {
-		snprintf(err, errlen, "--rate '%s': want N/SECS as in 20/1", arg);
-		return -1;
-	}
-	memcpy(n, arg, (size_t)(slash - arg));
-	n[slash - arg] = '\0';
-	if (parse_uint(n, MAX_RATE, &a) < 0 || a < 1 ||
-	    parse_uint(slash + 1, MAX_SECS, &b) < 0 || b < 1) {
+	if (split_two(arg, '/', n, sizeof n, &secs) < 0 ||
+	    parse_uint(n, MAX_RATE, &a) < 0 || a < 1 ||
+	    parse_uint(secs, MAX_SECS, &b) < 0 || b < 1) {
 		snprintf(err, errlen, "--rate '%s': want N/SECS with N 1-%d and SECS 1-%d, "
 			 "as in 20/1", arg, MAX_RATE, MAX_SECS);
 		return -1;

@@ -405,3 +405,30 @@ def stop_tree(d):
         for pid in descendants(d.pid):
             stop_pid(pid, 5)
     return d.stop()
+
+
+COUNTERS = r"active (\d+) total (\d+) refused (\d+) failed (\d+)$"
+
+
+def counters(d):
+    """Ask for the counters (SIGUSR1) and return them as a dict."""
+    mark = len(d.lines)
+    d.signal(signal.SIGUSR1)
+    m = d.wait_line(COUNTERS, start=mark)
+    return dict(zip(("active", "total", "refused", "failed"), map(int, m.groups())))
+
+
+def wait_counters(d, timeout=10, **want):
+    """Poll the counters until those named in want have those values
+    (connections end, and are reaped, asynchronously); returns them."""
+    last = {}
+
+    def ok():
+        last.clear()
+        last.update(counters(d))
+        return all(last[k] == v for k, v in want.items())
+    try:
+        wait_until(ok, timeout, "counters %s" % want, interval=0.05)
+    except AssertionError:
+        raise AssertionError("counters %s, want %s; log:\n%s" % (last, want, d.log()))
+    return last

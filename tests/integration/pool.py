@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
+from acceptd_test import (counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
                           free_port, parse_addr, pid_dead, proc_children, proc_stat,
                           run, run_acceptd, stop_tree, talk, tmpdir, wait_until)
 
@@ -47,7 +47,6 @@ C_WORKER = os.environ.get("ACCEPTD_C_WORKER")
 PY_WORKER = os.environ.get("ACCEPTD_PY_WORKER")
 SSA = shutil.which("systemd-socket-activate")
 
-COUNTERS = r"active (\d+) total (\d+) refused (\d+) failed (\d+)$"
 SIGPIPE_BIT = 1 << (signal.SIGPIPE - 1)
 PLUMBING = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
             "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -123,27 +122,6 @@ def eof_or_reset(sock, timeout=10):
     assert got == b"", "got %r instead of end of file" % got
     return True
 
-
-def counters(d):
-    """Ask for the counters (SIGUSR1) and return them as a dict."""
-    mark = len(d.lines)
-    d.signal(signal.SIGUSR1)
-    m = d.wait_line(COUNTERS, start=mark)
-    return dict(zip(("active", "total", "refused", "failed"), map(int, m.groups())))
-
-
-def wait_counters(d, timeout=10, **want):
-    last = {}
-
-    def ok():
-        last.clear()
-        last.update(counters(d))
-        return all(last[k] == v for k, v in want.items())
-    try:
-        wait_until(ok, timeout, "counters %s" % want, interval=0.05)
-    except AssertionError:
-        raise AssertionError("counters %s, want %s; log:\n%s" % (last, want, d.log()))
-    return last
 
 
 def live_children(pid):

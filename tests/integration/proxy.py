@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, free_port,  # noqa: E402
+from acceptd_test import (counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, free_port,  # noqa: E402
                           has_ipv6, parse_addr, proc_stat, run, stop_tree,
                           tmpdir, wait_until)
 
@@ -47,7 +47,6 @@ HAPROXY = shutil.which("haproxy")
 C_WORKER = os.environ.get("ACCEPTD_C_WORKER")
 PY_WORKER = os.environ.get("ACCEPTD_PY_WORKER")
 
-COUNTERS = r"active (\d+) total (\d+) refused (\d+) failed (\d+)$"
 WORKER_LINE = r"worker (\d+): (tcp|unix) (\S*) (\d*) via (\S+), connnum (\d+)\n"
 WARN_ANYONE = ("warning: --proxy-protocol without --proxy-from: any client that can "
                "connect may claim any address")
@@ -242,26 +241,6 @@ def real_addrs(sock):
     the client's own address and the one it connected to."""
     return sock.getsockname()[:2], sock.getpeername()[:2]
 
-
-def counters(d):
-    mark = len(d.lines)
-    d.signal(signal.SIGUSR1)
-    m = d.wait_line(COUNTERS, start=mark)
-    return dict(zip(("active", "total", "refused", "failed"), map(int, m.groups())))
-
-
-def wait_counters(d, timeout=10, **want):
-    last = {}
-
-    def ok():
-        last.clear()
-        last.update(counters(d))
-        return all(last[k] == v for k, v in want.items())
-    try:
-        wait_until(ok, timeout, "counters %s" % want, interval=0.05)
-    except AssertionError:
-        raise AssertionError("counters %s, want %s; log:\n%s" % (last, want, d.log()))
-    return last
 
 
 def closed_by_peer(sock, timeout):

@@ -71,6 +71,7 @@ struct options {
 	unsigned prefix4, prefix6;	/* --source-prefix: what one source is */
 	unsigned timeout_secs;	/* -t; 0 = none */
 	unsigned idle_exit_secs;	/* 0 = never */
+	const char *user;	/* -u USER[:GROUP], NULL to stay who we are */
 };
 
 struct acl_rule {
@@ -103,6 +104,8 @@ struct listener {
 	enum ev_kind kind;	/* EV_LISTENER: first, for the event loop */
 	int fd;
 	bool owned;		/* we created it: close and unlink on stop */
+	bool stored;		/* a copy is in the service manager's fd store:
+				 * its unix file must outlive us */
 	bool is_conn;		/* an inherited connected socket, not a listener */
 	bool armed;		/* currently in the epoll set */
 	bool fixed_local;	/* bound to one address: getsockname not needed */
@@ -141,6 +144,7 @@ struct server {
 	int64_t idle_since_ms;	/* --idle-exit: when the last connection ended */
 	int64_t timeout_at_ms;	/* -t: next handler deadline to look at, 0 none */
 	int64_t log_flush_at_ms;	/* a refusal count to report then, -1 none */
+	int64_t notify_at_ms;	/* a STATUS or WATCHDOG due then, -1 none */
 	int64_t resume_at_ms;	/* accept paused until then (EMFILE), 0 if not */
 	int64_t last_pause_log_ms;
 	bool stopping;
@@ -270,6 +274,17 @@ void pool_stop(struct server *s);
 void pool_signal_all(struct server *s, int sig);
 unsigned pool_alive(const struct server *s);
 
+/* privs.c */
+struct privs {
+	bool wanted;
+	bool group_given;
+	uid_t uid;
+	gid_t gid;
+	char name[256];		/* "" for a bare uid */
+};
+int privs_resolve(const char *spec, struct privs *p, char *err, size_t errlen);
+int privs_drop(const struct privs *p, const char *spec, char *err, size_t errlen);
+
 /* proxy.c - the HAProxy PROXY protocol header, v1 and v2, parsed from a
  * buffer that holds the first bytes of a connection.  Pure: the answer
  * depends only on buf[0..len).  Fed the connection's bytes as they come
@@ -304,6 +319,12 @@ void proxyq_free(struct server *s);
 /* sdglue.c */
 int sdg_listen_fds(char ***names);
 void notify_send(const char *msg);
+int notify_send_fds(const char *msg, const int *fds, unsigned n);
+long long notify_watchdog_usec(void);
+
+/* notify.c */
+void notify_init(void);
+int64_t notify_tick(const struct server *s);
 
 /* options.c */
 enum opt_result { OPT_OK = 0, OPT_EXIT_OK = 1, OPT_USAGE = 2 };
@@ -347,6 +368,8 @@ int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names
 			 pid_t self, int *n, char ***names);
 int sdc_listen_fds_with_names(char ***names);
 int sdc_notify(const char *state);
+int sdc_notify_with_fds(const char *state, const int *fds, unsigned n_fds);
+long long sdc_parse_watchdog(const char *usec_s, const char *pid_s, pid_t self);
 
 
 #endif

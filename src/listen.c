@@ -106,10 +106,27 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
 	return 0;
 }
 
+/* Listeners acquired from our own fd store (FDNAME=acceptd-own-...):
+ * not the manager's sockets but ours from a previous run, claimed by
+ * from_options for the --listen addresses they still match. */
+#define STORE_PREFIX "acceptd-own-"
+#define STORED_MAX 64
+
+static struct stored {
+	int fd;
+	char name[256];
+} stored[STORED_MAX];
+static int n_stored;
+
+static bool is_stored_name(const char *name)
+{
+	return name && strncmp(name, STORE_PREFIX, strlen(STORE_PREFIX)) == 0;
+}
+
 static int from_systemd(struct server *s, char *err, size_t errlen)
 {
 	char **names = NULL;
-	int n = sdg_listen_fds(&names), rc = 0;
+	int n = sdg_listen_fds(&names), rc = 0, theirs = 0;
 
 	if (n < 0) {
 		log_warn("ignoring LISTEN_FDS/LISTEN_PID: not valid (%s)", strerror(-n));
@@ -119,6 +136,15 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 		int fd = 3 + i, fam;
 		enum sock_class c = classify(fd, &fam);
 
+		if (names && is_stored_name(names[i]) && c == SOCK_LISTENING &&
+		    n_stored < STORED_MAX) {
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			stored[n_stored].fd = fd;
+			snprintf(stored[n_stored].name, sizeof stored[0].name, "%s", names[i]);
+			n_stored++;
+			continue;
+		}
+		theirs++;
 		if (c == SOCK_NOT_SOCKET || c == SOCK_NOT_STREAM) {
 			snprintf(err, errlen, "fd %d (%s) from the service manager: %s",
 				 fd, names ? names[i] : "unknown", class_why(c));
@@ -130,9 +156,97 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 	for (int i = 0; names && i < n; i++)
 		free(names[i]);
 	free(names);
-	if (rc == 0 && n > 0 && s->opt->n_listen)
+	if (rc == 0 && theirs > 0 && s->opt->n_listen)
 		log_warn("--listen ignored: sockets came from the service manager");
-	return rc < 0 ? -1 : n;
+	return rc < 0 ? -1 : theirs;
+}
+
+static void store_name(const struct listener *l, char *out, size_t len)
+{
+	size_t o = (size_t)snprintf(out, len, "%s", STORE_PREFIX);
+
+	/* FDNAME: printable ASCII without ':', at most 255 bytes. */
+	for (const char *p = l->name; *p && o + 1 < len && o < 255; p++)
+		out[o++] = *p == ':' || *p < 0x21 || *p > 0x7e ? '_' : *p;
+	out[o] = '\0';
+}
+
+/* A stored listener bound where spec asks (port 0 asks for any port), or
+ * -1.  Claimed entries leave the list. */
+static int claim_stored(const struct addr_spec *a)
+{
+	for (int i = 0; i < n_stored; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		struct peer have, want;
+		int fd = stored[i].fd;
+
+		memset(&ss, 0, sizeof ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		peer_from_sockaddr(&have, (struct sockaddr *)&ss, len);
+		peer_from_sockaddr(&want, (const struct sockaddr *)&a->ss, a->sslen);
+		if (have.family != want.family || ss.ss_family != a->ss.ss_family)
+			continue;
+		if (want.family == AF_UNIX) {
+			struct stat st;
+
+			/* A file since removed would leave a socket nobody can
+			 * reach: bind a new one instead. */
+			if (strcmp(have.path, want.path) != 0 ||
+			    (want.path[0] != '@' && stat(want.path, &st) < 0))
+				continue;
+		} else if (memcmp(have.raw, want.raw, 16) != 0 ||
+			   (want.port != 0 && have.port != want.port)) {
+			continue;
+		}
+		stored[i] = stored[--n_stored];
+		return fd;
+	}
+	return -1;
+}
+
+/* Stored listeners no --listen wants any more: closed, and out of the
+ * manager's store too. */
+static void release_stored(void)
+{
+	char msg[300];
+
+	for (int i = 0; i < n_stored; i++) {
+		log_notice("fd store: %s is no longer asked for; removing it", stored[i].name);
+		close(stored[i].fd);
+		snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", stored[i].name);
+		notify_send(msg);
+	}
+	n_stored = 0;
+}
+
+/* Hands our own listeners to the service manager's fd store, so a restart
+ * of the service gets them back (and connections made meanwhile wait in
+ * their backlog instead of being refused).  $FDSTORE (systemd 254 and
+ * later) says how many it keeps; 0 means none.  Without it the message is
+ * sent anyway: an older manager keeps the fds if the unit allows it and
+ * ignores the message otherwise. */
+static void store_owned(struct server *s)
+{
+	const char *max = getenv("FDSTORE"), *ns = getenv("NOTIFY_SOCKET");
+	bool known = max && *max && strcmp(max, "0") != 0;
+	char msg[300], name[256];
+
+	if (!ns || !*ns || (max && strcmp(max, "0") == 0))
+		return;
+	for (int i = 0; i < s->n_lst; i++) {
+		struct listener *l = &s->lst[i];
+
+		if (!l->owned || l->fd < 0)
+			continue;
+		store_name(l, name, sizeof name);
+		snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
+		if (notify_send_fds(msg, &l->fd, 1) > 0 && known)
+			l->stored = true;
+		else if (known)
+			log_warn("fd store: could not store %s", l->name);
+	}
 }
 
 static bool same_file(int a, int b)
@@ -227,17 +341,47 @@ static int bind_unix(int fd, const struct addr_spec *a, const struct options *o)
 	return r;
 }
 
+static void remember_unix_file(struct listener *l, const struct peer *want)
+{
+	struct stat st;
+
+	if (want->family != AF_UNIX || want->path[0] == '@' || !want->path[0])
+		return;
+	snprintf(l->unix_path, sizeof l->unix_path, "%s", want->path);
+	if (stat(l->unix_path, &st) == 0) {
+		l->unix_dev = st.st_dev;
+		l->unix_ino = st.st_ino;
+	}
+}
+
+/* A listener from our fd store, for this spec: already bound and
+ * listening, with connections perhaps waiting in it. */
+static int reuse_stored(int fd, const struct options *o, struct listener *l,
+			const struct peer *want)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	listen(fd, (int)o->backlog);	/* the backlog may have changed */
+	l->fd = fd;
+	l->owned = true;
+	describe(l, NULL);
+	remember_unix_file(l, want);
+	log_notice("listening on %s (from the fd store)", l->name);
+	return 0;
+}
+
 static int bind_one(const struct addr_spec *a, const struct options *o,
 		    struct listener *l, char *err, size_t errlen)
 {
 	int fam = a->ss.ss_family;
-	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	char shown[ADDR_STRLEN];
 	struct peer want;
-	int e;
+	int e, fd;
 
 	peer_from_sockaddr(&want, (const struct sockaddr *)&a->ss, a->sslen);
 	peer_format(&want, shown, sizeof shown);
+	if ((fd = claim_stored(a)) >= 0)
+		return reuse_stored(fd, o, l, &want);
+	fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	if (fam == AF_UNIX) {
@@ -261,15 +405,7 @@ static int bind_one(const struct addr_spec *a, const struct options *o,
 	l->fd = fd;
 	l->owned = true;
 	describe(l, NULL);
-	if (fam == AF_UNIX && a->ss.ss_family == AF_UNIX && want.path[0] != '@') {
-		struct stat st;
-
-		snprintf(l->unix_path, sizeof l->unix_path, "%s", want.path);
-		if (stat(l->unix_path, &st) == 0) {
-			l->unix_dev = st.st_dev;
-			l->unix_ino = st.st_ino;
-		}
-	}
+	remember_unix_file(l, &want);
 	log_notice("listening on %s", l->name);
 	return 0;
 fail:
@@ -395,6 +531,9 @@ int listen_acquire(struct server *s, char *err, size_t errlen)
 		r = from_fd0(s, err, errlen);
 	if (r == 0)
 		r = from_options(s, err, errlen);
+	release_stored();
+	if (r == 0)
+		store_owned(s);
 	return r < 0 ? -1 : 0;
 }
 
@@ -410,7 +549,7 @@ void listen_close_owned(struct server *s)
 		l->fd = -1;
 		/* Unlink only the file we made: a newer instance may have
 		 * replaced it meanwhile. */
-		if (l->unix_path[0] && stat(l->unix_path, &st) == 0 &&
+		if (l->unix_path[0] && !l->stored && stat(l->unix_path, &st) == 0 &&
 		    st.st_dev == l->unix_dev && st.st_ino == l->unix_ino)
 			unlink(l->unix_path);
 	}

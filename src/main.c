@@ -3,7 +3,9 @@
  *
  * Order matters: fds 0-2 are secured before any other fd exists; options
  * are checked before any socket is touched (usage errors exit 2); the
- * listeners are acquired before the loop starts (failures exit 1).
+ * user named by --user is looked up before any socket exists (unknown: exit
+ * 2); the listeners are acquired, then privileges dropped, before the loop
+ * starts and before any handler or worker exists (failures exit 1).
  */
 #include "config.h"
 
@@ -33,6 +35,7 @@ int main(int argc, char **argv)
 	static struct options opt;
 	static struct server srv;
 	static char path[PATH_MAX];
+	static struct privs privs;
 	char err[512];
 	int r;
 
@@ -49,6 +52,10 @@ int main(int argc, char **argv)
 	srv.opt = &opt;
 	if ((r = prepare_handler(&srv, path, sizeof path)) != 0)
 		return r;
+	if (opt.user && privs_resolve(opt.user, &privs, err, sizeof err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
 	srv.sigfd = signals_init(&srv.sigs_ignored);
 	if (srv.sigfd < 0 || server_init(&srv, &opt) < 0) {
 		log_err("cannot set up the event loop");
@@ -56,6 +63,11 @@ int main(int argc, char **argv)
 	}
 	if (listen_acquire(&srv, err, sizeof err) < 0) {
 		log_err("%s", err);
+		return 1;
+	}
+	if (privs_drop(&privs, opt.user, err, sizeof err) < 0) {
+		log_err("%s", err);
+		listen_close_owned(&srv);
 		return 1;
 	}
 	srv.base_env = spawn_base_env(environ);

@@ -52,13 +52,14 @@ static const struct option longopts[] = {
 	{ "idle-exit", required_argument, NULL, OPT_IDLE_EXIT },
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
+	{ "user", required_argument, NULL, 'u' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
 /* Leading '+': stop at PROGRAM so its own options stay its own. */
-static const char shortopts[] = "+:l:ib:c:w:C:t:DvqhV";
+static const char shortopts[] = "+:l:ib:c:w:C:t:u:DvqhV";
 
 void options_defaults(struct options *o)
 {
@@ -273,6 +274,13 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		return num_opt("--idle-exit", arg, 1, MAX_SECS, &o->idle_exit_secs,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_PROXY_PROTOCOL: o->proxy_protocol = true; return OPT_OK;
+	case 'u':
+		if (!*arg) {
+			snprintf(err, errlen, "--user '': want USER or USER:GROUP");
+			return OPT_USAGE;
+		}
+		o->user = arg;	/* looked up by main: a name is not syntax */
+		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
@@ -369,6 +377,7 @@ void options_usage(void)
 	      "      --idle-exit SECS   exit once no connection was open for SECS\n"
 	      "      --proxy-protocol   connections start with a PROXY header (v1 or v2)\n"
 	      "      --proxy-from CIDR  only these may send one (repeatable)\n"
+	      "  -u, --user USER[:GROUP] run as USER once the listeners exist\n"
 	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
 	      "      --backlog N        listen backlog of sockets acceptd creates\n"
 	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"

@@ -118,30 +118,80 @@ int sdc_listen_fds_with_names(char ***names)
 }
 
 /* NOTIFY_SOCKET is a path, or "@name" for the abstract namespace. */
-int sdc_notify(const char *state)
+/* WATCHDOG_USEC for us: the interval in microseconds, 0 when there is no
+ * watchdog or it is meant for another process (WATCHDOG_PID), -EINVAL
+ * for garbage.  Pure, for the unit tests. */
+long long sdc_parse_watchdog(const char *usec_s, const char *pid_s, pid_t self)
+{
+	unsigned long long usec, pid;
+
+	if (!usec_s || !*usec_s)
+		return 0;
+	if (parse_uint(usec_s, (1ULL << 62), &usec) < 0 || usec == 0)
+		return -EINVAL;
+	if (pid_s && *pid_s) {
+		if (parse_uint(pid_s, (unsigned long long)INT32_MAX, &pid) < 0 || pid == 0)
+			return -EINVAL;
+		if ((pid_t)pid != self)
+			return 0;
+	}
+	return (long long)usec;
+}
+
+/* sd_pid_notify_with_fds(0, 0, ...): one datagram, the fds as SCM_RIGHTS. */
+int sdc_notify_with_fds(const char *state, const int *fds, unsigned n_fds)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh;
 	size_t len;
-	socklen_t salen;
 	ssize_t w;
 	int fd, r;
 
 	if (!path || !*path)
 		return 0;
+	if (n_fds > 16)
+		return -E2BIG;
 	len = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || len >= sizeof sun.sun_path)
 		return -EINVAL;
 	memcpy(sun.sun_path, path, len);
 	if (path[0] == '@')
 		sun.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	memset(&mh, 0, sizeof mh);
+	mh.msg_name = &sun;
+	mh.msg_namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	iov.iov_base = (void *)(uintptr_t)state;
+	iov.iov_len = strlen(state);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (n_fds) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof ctl);
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+	}
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	len = strlen(state);
-	w = sendto(fd, state, len, MSG_NOSIGNAL, (struct sockaddr *)&sun, salen);
+	w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 	r = w < 0 ? -errno : 1;
 	close(fd);
 	return r;
+}
+
+int sdc_notify(const char *state)
+{
+	return sdc_notify_with_fds(state, NULL, 0);
 }

@@ -10,6 +10,9 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "core.h"
 
 /* Returns the number of fds from the service manager (at 3..), 0 for none,
@@ -30,5 +33,32 @@ void notify_send(const char *msg)
 	(void)sd_notify(0, msg);
 #else
 	(void)sdc_notify(msg);
+#endif
+}
+
+/* Returns > 0 when sent, 0 without NOTIFY_SOCKET, a negative errno. */
+int notify_send_fds(const char *msg, const int *fds, unsigned n)
+{
+#ifdef HAVE_LIBSYSTEMD
+	return sd_pid_notify_with_fds(0, 0, msg, fds, n);
+#else
+	return sdc_notify_with_fds(msg, fds, n);
+#endif
+}
+
+/* The watchdog interval meant for this process, in microseconds; 0 for
+ * none.  The variables stay in the environment (a reload re-executes
+ * acceptd, which needs them again); spawn.c keeps them from handlers. */
+long long notify_watchdog_usec(void)
+{
+#ifdef HAVE_LIBSYSTEMD
+	uint64_t usec = 0;
+
+	return sd_watchdog_enabled(0, &usec) > 0 ? (long long)usec : 0;
+#else
+	long long r = sdc_parse_watchdog(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"),
+					 getpid());
+
+	return r > 0 ? r : 0;
 #endif
 }

@@ -140,6 +140,7 @@ static int next_timeout(const struct server *s)
 	at = earlier(at, pool_next_deadline(s));
 	at = earlier(at, proxyq_next_deadline(s));
 	at = earlier(at, s->log_flush_at_ms);
+	at = earlier(at, s->notify_at_ms);
 	if (at < 0)
 		return -1;
 	return at <= now ? 0 : (int)(at - now);
@@ -268,6 +269,7 @@ int server_run(struct server *s)
 	if (single)
 		s->opt->workers = 1;	/* one connection: one worker */
 	fit_fd_limit(s);
+	notify_init();
 	if (s->opt->proxy_protocol && !s->opt->n_proxy_from)
 		log_warn("--proxy-protocol without --proxy-from: any client that can "
 			 "connect may claim any address");
@@ -284,6 +286,7 @@ int server_run(struct server *s)
 	s->log_flush_at_ms = -1;
 	accept_update(s);
 	notify_send("READY=1");
+	s->notify_at_ms = notify_tick(s);
 	while (!finished(s, single, waiting)) {
 		int n = epoll_wait(s->epfd, evs, 64, next_timeout(s));
 
@@ -306,6 +309,7 @@ int server_run(struct server *s)
 		waiting = serve_inherited(s);
 		check_idle(s);
 		s->log_flush_at_ms = log_limits_flush(false);
+		s->notify_at_ms = notify_tick(s);
 		if (s->stopping && mono_ms() >= s->stop_deadline_ms)
 			stop_stage(s);
 		accept_update(s);

@@ -432,3 +432,20 @@ def wait_counters(d, timeout=10, **want):
     except AssertionError:
         raise AssertionError("counters %s, want %s; log:\n%s" % (last, want, d.log()))
     return last
+
+
+def notify_until(sock, want=b"READY=1", timeout=10):
+    """Read datagrams from a NOTIFY_SOCKET receiver until one equals want;
+    returns the messages before it.  fds that come along (FDSTORE=1) are
+    closed: a test that wants them reads the socket itself."""
+    seen = []
+    sock.settimeout(timeout)
+    while True:
+        msg, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(16 * 4))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                for i in range(0, len(data) - len(data) % 4, 4):
+                    os.close(int.from_bytes(data[i:i + 4], sys.byteorder))
+        if msg == want:
+            return seen
+        seen.append(msg)

@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
+from acceptd_test import (notify_until, counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
                           free_port, parse_addr, pid_dead, proc_children, proc_stat,
                           run, run_acceptd, stop_tree, talk, tmpdir, wait_until)
 
@@ -754,7 +754,7 @@ def persistent_worker_state():
                    argv0=["/bin/sh", "-c", 'exec "$0" "$@" <%s >>%s' % (q, q), ACCEPTD],
                    extra_env=stale, preexec_fn=_ignore_and_block)
         addr, uaddr = d.listening(2)
-        assert notify.recv(4096) == b"READY=1"      # the socket was acceptd's
+        notify_until(notify)      # the socket was acceptd's
     finally:
         notify.close()
     pids = ready_pids(d, 2)

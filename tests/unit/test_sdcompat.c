@@ -253,6 +253,63 @@ START_TEST(test_sdcompat_notify_nowhere)
 }
 END_TEST
 
+/* An fd rides along with the message, as FDSTORE=1 needs: the receiver
+ * gets a working copy of the same socket. */
+START_TEST(test_sdcompat_notify_with_fd)
+{
+	char dir[] = "/tmp/acceptd-unit-XXXXXX", env[108], got[64];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int fd = notify_sink(false, env, sizeof env, dir), pair[2], passed;
+	struct iovec iov = { .iov_base = got, .iov_len = sizeof got };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof ctl.buf };
+	struct cmsghdr *c;
+	ssize_t n;
+	static const char msg[] = "FDSTORE=1\nFDNAME=acceptd-own-x";
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	setenv("NOTIFY_SOCKET", env, 1);
+	ck_assert_int_eq(sdc_notify_with_fds(msg, &pair[0], 1), 1);
+	n = recvmsg(fd, &mh, MSG_DONTWAIT);
+	ck_assert_int_eq(n, (ssize_t)strlen(msg));
+	ck_assert_mem_eq(got, msg, (size_t)n);
+	c = CMSG_FIRSTHDR(&mh);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->cmsg_type, SCM_RIGHTS);
+	memcpy(&passed, CMSG_DATA(c), sizeof passed);
+	ck_assert_int_eq(write(passed, "x", 1), 1);
+	ck_assert_int_eq(read(pair[1], got, 1), 1);
+	close(passed);
+	close(pair[0]);
+	close(pair[1]);
+	close(fd);
+	unlink(env);
+	rmdir(dir);
+	unsetenv("NOTIFY_SOCKET");
+}
+END_TEST
+
+/* WATCHDOG_USEC is ours unless WATCHDOG_PID names another process. */
+START_TEST(test_sdcompat_watchdog)
+{
+	ck_assert_int_eq(sdc_parse_watchdog(NULL, NULL, 42), 0);
+	ck_assert_int_eq(sdc_parse_watchdog("", NULL, 42), 0);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", NULL, 42), 400000);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", "", 42), 400000);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", "42", 42), 400000);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", "43", 42), 0);
+	ck_assert_int_eq(sdc_parse_watchdog("0", NULL, 42), -EINVAL);
+	ck_assert_int_eq(sdc_parse_watchdog("-5", NULL, 42), -EINVAL);
+	ck_assert_int_eq(sdc_parse_watchdog("12x", NULL, 42), -EINVAL);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", "x", 42), -EINVAL);
+	ck_assert_int_eq(sdc_parse_watchdog("400000", "0", 42), -EINVAL);
+	ck_assert_int_eq(sdc_parse_watchdog("99999999999999999999999", NULL, 42), -EINVAL);
+}
+END_TEST
+
 Suite *sdcompat_suite(void)
 {
 	Suite *s = suite_create("sdcompat");
@@ -264,6 +321,8 @@ Suite *sdcompat_suite(void)
 			    sizeof env_cases / sizeof env_cases[0]);
 	tcase_add_loop_test(tc, test_sdcompat_notify, 0, 2);
 	tcase_add_test(tc, test_sdcompat_notify_nowhere);
+	tcase_add_test(tc, test_sdcompat_notify_with_fd);
+	tcase_add_test(tc, test_sdcompat_watchdog);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -44,7 +44,8 @@ void accept_update(struct server *s)
 
 	if (s->resume_at_ms && now >= s->resume_at_ms)
 		s->resume_at_ms = 0;
-	want = !s->stopping && s->active + s->proxying < s->opt->max_conns &&
+	want = !s->stopping && !s->reload_wanted &&
+	       s->active + s->proxying < s->opt->max_conns &&
 	       !s->resume_at_ms &&
 	       (!s->pool || pool_ready(s));
 	for (int i = 0; i < s->n_lst; i++)
@@ -184,7 +185,7 @@ void accept_ready(struct server *s, struct listener *l)
 		int fd;
 
 		if (s->active + s->proxying >= s->opt->max_conns || s->resume_at_ms ||
-		    s->stopping ||
+		    s->stopping || s->reload_wanted ||
 		    (s->pool && !pool_ready(s)))
 			break;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);

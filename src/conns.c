@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -24,6 +25,9 @@ struct child {
 	int64_t deadline_ms;	/* -t: next signal due, 0 if none */
 	int stage;		/* 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
 	bool lingering;		/* reaped after SIGTERM; its group may live on */
+	bool old_worker;	/* a pool worker of the image before a reload */
+	unsigned n_held;	/* old_worker: the connections it still holds */
+	struct peer *held;
 	const char *listener;
 };
 
@@ -118,6 +122,21 @@ static void log_exit(const struct child *ch, int status)
 			 WTERMSIG(status), secs);
 }
 
+/* A worker from before a reload exited: whatever it held has ended. */
+static void old_worker_gone(struct server *s, struct child *ch, int status)
+{
+	for (unsigned i = 0; i < ch->n_held; i++)
+		conns_source_release(s, &ch->held[i]);
+	s->active -= ch->n_held;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		log_info("worker pid %d from before the reload exited; its %u connection(s) "
+			 "ended", (int)ch->pid, ch->n_held);
+	else
+		log_warn("worker pid %d from before the reload died (status %d); %u "
+			 "connection(s) lost", (int)ch->pid, status, ch->n_held);
+	free(ch->held);
+}
+
 void conns_reap(struct server *s)
 {
 	unsigned char key[TABLE_KEY_MAX];
@@ -134,6 +153,11 @@ void conns_reap(struct server *s)
 		}
 		if (ch->lingering)
 			continue;	/* cannot happen: the pid was reaped once */
+		if (ch->old_worker) {
+			old_worker_gone(s, ch, status);
+			table_del(s->children, key);
+			continue;
+		}
 		if (log_enabled(LOG_LVL_INFO))
 			log_exit(ch, status);
 		conns_source_release(s, &ch->remote);
@@ -250,4 +274,93 @@ void conns_signal_all(struct server *s, int sig)
 unsigned conns_lingering(void)
 {
 	return lingering;
+}
+
+/* reload.c's hand-over: the handlers still running, by the same lines
+ * conns_adopt_* read back. */
+static void save_one(void *rec, void *arg)
+{
+	const struct child *ch = rec;
+	FILE *f = arg;
+
+	if (ch->lingering)
+		return;		/* already reaped: nothing to count */
+	if (ch->old_worker) {
+		fprintf(f, "worker %d %u\n", (int)ch->pid, ch->n_held);
+		for (unsigned i = 0; i < ch->n_held; i++) {
+			fputs("held ", f);
+			reload_format_peer(f, &ch->held[i]);
+			fputc('\n', f);
+		}
+		return;
+	}
+	fprintf(f, "child %d %lld %d ", (int)ch->pid, (long long)ch->started_ms, ch->stage);
+	reload_format_peer(f, &ch->remote);
+	fputc('\n', f);
+}
+
+void conns_save(struct server *s, FILE *f)
+{
+	table_each(s->children, save_one, f);
+}
+
+void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsigned stage,
+		       const struct peer *p)
+{
+	struct conn_info c;
+	unsigned char key[TABLE_KEY_MAX];
+	struct child *ch;
+
+	memset(&c, 0, sizeof c);
+	c.remote = *p;
+	if (conns_track(s, pid, &c) < 0)
+		return;
+	conns_source_acquire(s, p);
+	pid_key(pid, key);
+	ch = table_get(s->children, key);
+	ch->started_ms = started_ms;
+	ch->listener = "a listener before the reload";
+	if (s->opt->timeout_secs || stage > 0) {
+		ch->stage = stage > 2 ? 2 : (int)stage;
+		ch->deadline_ms = ch->stage == 0 ?
+			started_ms + (int64_t)s->opt->timeout_secs * 1000 :
+			ch->stage == 1 ? mono_ms() + KILL_GRACE_MS : 0;
+		if (ch->deadline_ms && (!s->timeout_at_ms || ch->deadline_ms < s->timeout_at_ms))
+			s->timeout_at_ms = ch->deadline_ms;
+	}
+}
+
+void conns_adopt_worker(struct server *s, pid_t pid)
+{
+	unsigned char key[TABLE_KEY_MAX];
+	struct child *ch;
+
+	pid_key(pid, key);
+	ch = table_put(s->children, key);
+	if (!ch)
+		return;
+	memset(ch, 0, sizeof *ch);
+	ch->pid = pid;
+	ch->old_worker = true;
+	ch->started_ms = mono_ms();
+	ch->listener = "a worker before the reload";
+}
+
+void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p)
+{
+	unsigned char key[TABLE_KEY_MAX];
+	struct child *ch;
+	struct peer *grown;
+
+	pid_key(worker, key);
+	ch = table_get(s->children, key);
+	if (!ch || !ch->old_worker)
+		return;
+	grown = realloc(ch->held, (ch->n_held + 1) * sizeof *grown);
+	if (!grown)
+		return;
+	ch->held = grown;
+	ch->held[ch->n_held++] = *p;
+	conns_source_acquire(s, p);
+	s->active++;
 }

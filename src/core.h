@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <time.h>
 
 #define ACCEPTD_MAX_LISTEN_OPTS 64
@@ -110,6 +111,7 @@ struct listener {
 	bool armed;		/* currently in the epoll set */
 	bool fixed_local;	/* bound to one address: getsockname not needed */
 	char name[ADDR_STRLEN];	/* ACCEPTD_LISTENER */
+	char fdname[256];	/* the service manager's name for it, "" if none */
 	char unix_path[108];	/* owned unix socket to unlink, "" if none */
 	dev_t unix_dev;		/* identity of the file we created */
 	ino_t unix_ino;
@@ -145,6 +147,7 @@ struct server {
 	int64_t timeout_at_ms;	/* -t: next handler deadline to look at, 0 none */
 	int64_t log_flush_at_ms;	/* a refusal count to report then, -1 none */
 	int64_t notify_at_ms;	/* a STATUS or WATCHDOG due then, -1 none */
+	bool reload_wanted;	/* SIGHUP: re-execute once nothing is half done */
 	int64_t resume_at_ms;	/* accept paused until then (EMFILE), 0 if not */
 	int64_t last_pause_log_ms;
 	bool stopping;
@@ -232,11 +235,17 @@ void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
 void conns_expire(struct server *s);
 unsigned conns_lingering(void);
+void conns_save(struct server *s, FILE *f);
+void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsigned stage,
+		       const struct peer *p);
+void conns_adopt_worker(struct server *s, pid_t pid);
+void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
 
 /* listen.c */
 void listen_fix_stdio(void);
 int listen_acquire(struct server *s, char *err, size_t errlen);
 void listen_close_owned(struct server *s);
+void listen_store_name(const struct listener *l, char *out, size_t len);
 
 /* log.c */
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,
@@ -273,6 +282,8 @@ int64_t pool_next_deadline(const struct server *s);
 void pool_stop(struct server *s);
 void pool_signal_all(struct server *s, int sig);
 unsigned pool_alive(const struct server *s);
+bool pool_holding(const struct server *s);
+void pool_save(struct server *s, FILE *f);
 
 /* privs.c */
 struct privs {
@@ -283,7 +294,16 @@ struct privs {
 	char name[256];		/* "" for a bare uid */
 };
 int privs_resolve(const char *spec, struct privs *p, char *err, size_t errlen);
-int privs_drop(const struct privs *p, const char *spec, char *err, size_t errlen);
+int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,
+	       size_t errlen);
+
+/* reload.c */
+void reload_init(int argc, char **argv);
+bool reload_quiet(const struct server *s);
+void reload_exec(struct server *s);
+void reload_restore(struct server *s);
+bool reload_restored(void);
+void reload_format_peer(FILE *f, const struct peer *p);
 
 /* proxy.c - the HAProxy PROXY protocol header, v1 and v2, parsed from a
  * buffer that holds the first bytes of a connection.  Pure: the answer

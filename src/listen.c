@@ -94,6 +94,10 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
 	}
 	l->fd = fd;
 	l->is_conn = c == SOCK_CONNECTED;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);	/* handlers and a reload's exec: not theirs */
+	if (fdname && *fdname && strcmp(fdname, "unknown") != 0 && !strchr(fdname, ':') &&
+	    strlen(fdname) < sizeof l->fdname)
+		snprintf(l->fdname, sizeof l->fdname, "%s", fdname);
 	if (!l->is_conn && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "fd %d: cannot make non-blocking: %s", fd, strerror(errno));
 		return -1;
@@ -161,7 +165,7 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 	return rc < 0 ? -1 : theirs;
 }
 
-static void store_name(const struct listener *l, char *out, size_t len)
+void listen_store_name(const struct listener *l, char *out, size_t len)
 {
 	size_t o = (size_t)snprintf(out, len, "%s", STORE_PREFIX);
 
@@ -240,7 +244,7 @@ static void store_owned(struct server *s)
 
 		if (!l->owned || l->fd < 0)
 			continue;
-		store_name(l, name, sizeof name);
+		listen_store_name(l, name, sizeof name);
 		snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
 		if (notify_send_fds(msg, &l->fd, 1) > 0 && known)
 			l->stored = true;
@@ -365,7 +369,8 @@ static int reuse_stored(int fd, const struct options *o, struct listener *l,
 	l->owned = true;
 	describe(l, NULL);
 	remember_unix_file(l, want);
-	log_notice("listening on %s (from the fd store)", l->name);
+	log_notice("listening on %s (%s)", l->name, getenv("ACCEPTD_REEXEC") ?
+		   "kept across the reload" : "from the fd store");
 	return 0;
 }
 

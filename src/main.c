@@ -40,6 +40,7 @@ int main(int argc, char **argv)
 	int r;
 
 	listen_fix_stdio();
+	reload_init(argc, argv);
 	options_defaults(&opt);
 	r = options_parse(&opt, argc, argv, err, sizeof err);
 	log_init(opt.verbosity);
@@ -65,7 +66,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
-	if (privs_drop(&privs, opt.user, err, sizeof err) < 0) {
+	reload_restore(&srv);	/* after a SIGHUP: what the old image handed over */
+	if (privs_drop(&privs, opt.user, reload_restored(), err, sizeof err) < 0) {
 		log_err("%s", err);
 		listen_close_owned(&srv);
 		return 1;

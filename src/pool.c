@@ -629,3 +629,41 @@ unsigned pool_alive(const struct server *s)
 		n += s->pool->w[i].pid > 0;
 	return n;
 }
+
+/* A connection waiting inside acceptd for a worker with room. */
+bool pool_holding(const struct server *s)
+{
+	return s->pool && s->pool->has_pending;
+}
+
+struct save_ctx {
+	FILE *f;
+	int worker;
+};
+
+static void save_conn(void *rec, void *arg)
+{
+	const struct pool_conn *pc = rec;
+	struct save_ctx *sc = arg;
+
+	if (pc->worker != sc->worker)
+		return;
+	fputs("held ", sc->f);
+	reload_format_peer(sc->f, &pc->remote);
+	fputc('\n', sc->f);
+}
+
+/* reload.c's hand-over: each live worker and the connections it holds.
+ * The new image counts them until that worker exits. */
+void pool_save(struct server *s, FILE *f)
+{
+	for (int i = 0; s->pool && i < s->pool->n; i++) {
+		struct worker *w = &s->pool->w[i];
+		struct save_ctx sc = { .f = f, .worker = i };
+
+		if (w->pid <= 0)
+			continue;
+		fprintf(f, "worker %d %u\n", (int)w->pid, w->inflight);
+		table_each(s->pool->conns, save_conn, &sc);
+	}
+}

@@ -125,13 +125,18 @@ static int set_groups(const struct privs *p)
 	return setgroups((size_t)k, keep);
 }
 
-int privs_drop(const struct privs *p, const char *spec, char *err, size_t errlen)
+/* reloaded: this image was executed by one that dropped already; it only
+ * proves the drop again. */
+int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,
+	       size_t errlen)
 {
 	uid_t r, e, su;
 	gid_t rg, eg, sg;
 
 	if (!p->wanted)
 		return 0;
+	if (reloaded && geteuid() == p->uid && p->uid != 0)
+		goto verify;
 	if (geteuid() != 0) {
 		snprintf(err, errlen, "--user %s: acceptd runs as uid %u, not root; "
 			 "it cannot change user", spec, (unsigned)geteuid());
@@ -156,6 +161,7 @@ int privs_drop(const struct privs *p, const char *spec, char *err, size_t errlen
 			 strerror(errno));
 		return -1;
 	}
+verify:
 	/* Prove it: the ids are what was asked, and root is out of reach. */
 	if (getresuid(&r, &e, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
 	    r != p->uid || e != p->uid || su != p->uid ||

@@ -50,6 +50,8 @@ static void log_counters(const struct server *s, const char *when)
 		   s->total, s->refused, s->failed);
 }
 
+static bool has_listeners(const struct server *s);
+
 /* sig 0: --idle-exit. */
 static void begin_stop(struct server *s, int sig)
 {
@@ -95,6 +97,29 @@ static void stop_stage(struct server *s)
 	s->stop_stage++;
 }
 
+/* SIGHUP: tell the manager, stop taking new connections (they wait in the
+ * backlog: nothing is refused), and re-execute as soon as nothing is half
+ * handled (see reload.c). */
+static void begin_reload(struct server *s)
+{
+	struct timespec ts;
+	char msg[64];
+
+	if (s->stopping || s->reload_wanted)
+		return;
+	if (!has_listeners(s)) {
+		log_notice("SIGHUP: serving one connection; nothing to reload");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	notify_send(msg);
+	log_notice("SIGHUP: reloading");
+	s->reload_wanted = true;
+	accept_update(s);
+}
+
 static void on_signals(struct server *s)
 {
 	int sig;
@@ -109,7 +134,7 @@ static void on_signals(struct server *s)
 			log_counters(s, "");
 			break;
 		case SIGHUP:
-			log_warn("SIGHUP: reload is not available in this version; ignored");
+			begin_reload(s);
 			break;
 		case SIGCHLD:	/* reaped at the end of this turn */
 			s->sigchld = true;
@@ -308,6 +333,11 @@ int server_run(struct server *s)
 		proxyq_tick(s);
 		waiting = serve_inherited(s);
 		check_idle(s);
+		if (s->reload_wanted && reload_quiet(s)) {
+			reload_exec(s);		/* returns only if it failed */
+			s->reload_wanted = false;
+			accept_update(s);
+		}
 		s->log_flush_at_ms = log_limits_flush(false);
 		s->notify_at_ms = notify_tick(s);
 		if (s->stopping && mono_ms() >= s->stop_deadline_ms)

@@ -1,0 +1,301 @@
+"""reload.py - SIGHUP re-executes acceptd in place: the same pid, the same
+listening sockets (nothing refused or reset meanwhile), running handlers
+still reaped and still counted against -c, pool workers replaced (old ones
+finish what they hold), RELOADING=1 then READY=1 on NOTIFY_SOCKET, and a
+reload that cannot happen (PROGRAM gone, binary gone) leaves the old image
+serving.  The load test runs connbench from ../shared/bench when that
+exists next to the checkout, else a Python load of its own."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
+                          exchange, notify_until, parse_addr, proc_children, run,
+                          tmpdir, wait_counters, wait_until)
+
+HOLD = ["/bin/sh", "-c", "printf x; exec cat"]
+SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def port_of(addr):
+    return parse_addr(addr)[1][1]
+
+
+def reloaded(d, n=1, start=0, timeout=10):
+    """Wait until the n-th 'reload: done' line after index start."""
+    def count():
+        return sum(1 for ln in d.lines[start:] if "reload: done" in ln) >= n
+    wait_until(count, timeout, "%d reload(s) done; log:\n%s" % (n, d.log()))
+
+
+@case
+def same_pid_same_socket_handlers_still_counted():
+    d = Daemon(["-v", "-c", "1", "-l", "127.0.0.1:0", "--"] + HOLD)
+    addr, = d.listening()
+    held = connect(addr)
+    assert held.recv(1) == b"x"
+    handler, = [p for p, _ in proc_children(d.pid)]
+    d.signal(signal.SIGHUP)
+    reloaded(d)
+    assert d.proc.poll() is None
+    assert re.search(r"listening on 127\.0\.0\.1:%d \(kept across the reload\)"
+                     % port_of(addr), d.log()), d.log()
+    # The handler from before still counts against -c 1: a new client
+    # waits in the backlog, it is not served and not refused.
+    waiting = connect(addr)
+    waiting.settimeout(0.5)
+    try:
+        got = waiting.recv(1)
+    except socket.timeout:
+        got = None
+    assert got is None, "served beyond -c 1 after the reload"
+    assert counters(d)["active"] == 1
+    # It ends: the new image reaps it (no zombie) and serves the waiter.
+    held.sendall(b"bye")
+    assert held.recv(3) == b"bye"
+    held.close()
+    waiting.settimeout(10)
+    assert waiting.recv(1) == b"x"
+    wait_until(lambda: handler not in [p for p, _ in proc_children(d.pid)], 10,
+               "the old handler reaped")
+    waiting.close()
+    wait_counters(d, active=0, total=2)
+    assert d.stop() == 0
+
+
+@case
+def pool_workers_replaced_old_ones_finish():
+    d = Daemon(["-v", "-b", "echo", "-w", "2", "-l", "127.0.0.1:0"])
+    addr, = d.listening()
+    old = set(int(m) for m in re.findall(r"worker \d+ pid (\d+) ready",
+                                         "\n".join(d.lines) + "\n" +
+                                         d.wait_line(r"worker 1 pid \d+ ready").string))
+    c = connect(addr)
+    c.sendall(b"before")
+    assert c.recv(6) == b"before"
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    reloaded(d, start=mark)
+    d.wait_line(r"worker 1 pid \d+ ready", start=mark)
+    # New connections go to new workers...
+    assert exchange(addr, b"after") == b"after"
+    # ...the old worker still serves the connection it holds...
+    c.sendall(b"still")
+    assert c.recv(5) == b"still"
+    assert counters(d)["active"] == 1
+    c.close()
+    # ...and exits once it is done: only the new workers remain.
+    wait_until(lambda: not old & set(p for p, _ in proc_children(d.pid)), 10,
+               "old workers %s to exit" % old)
+    wait_counters(d, active=0, total=2)
+    assert len(proc_children(d.pid)) == 2, proc_children(d.pid)
+    assert d.stop() == 0
+
+
+@case
+def notify_reloading_then_ready():
+    tmp = tmpdir()
+    path = os.path.join(tmp, "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    try:
+        d = Daemon(["-l", "127.0.0.1:0", "-b", "echo", "-w", "1"],
+                   extra_env={"NOTIFY_SOCKET": path})
+        d.listening()
+        notify_until(ns)
+        t0 = time.clock_gettime(time.CLOCK_MONOTONIC)
+        d.signal(signal.SIGHUP)
+        before = notify_until(ns, b"READY=1")
+        t1 = time.clock_gettime(time.CLOCK_MONOTONIC)
+        rel = [m for m in before if m.startswith(b"RELOADING=1")]
+        assert len(rel) == 1, before
+        usec = int(re.search(rb"MONOTONIC_USEC=(\d+)", rel[0]).group(1))
+        assert t0 * 1e6 - 1000 <= usec <= t1 * 1e6 + 1000, (t0, usec, t1)
+        assert d.stop() == 0
+    finally:
+        ns.close()
+
+
+@case
+def program_gone_keeps_the_old_image_serving():
+    tmp = tmpdir()
+    prog = os.path.join(tmp, "handler")
+    with open(prog, "w") as f:
+        f.write("#!/bin/sh\necho hello\n")
+    os.chmod(prog, 0o755)
+    d = Daemon(["-l", "127.0.0.1:0", "--", prog])
+    addr, = d.listening()
+    os.unlink(prog)
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    d.wait_line(r"reload: PROGRAM '.*handler': not found or not executable; "
+                r"still serving with the old configuration", start=mark)
+    # Still the old image, still accepting (the handler itself is gone,
+    # so it fails to start - but the listener is served and not closed).
+    assert "reload: executing" not in "\n".join(d.lines[mark:])
+    with open(prog, "w") as f:
+        f.write("#!/bin/sh\necho back\n")
+    os.chmod(prog, 0o755)
+    assert exchange(addr) == b"back\n"
+    assert d.stop() == 0
+
+
+@case
+def binary_gone_keeps_serving_binary_upgrade_is_picked_up():
+    tmp = tmpdir()
+    exe = os.path.join(tmp, "acceptd")
+    shutil.copy2(ACCEPTD, exe)
+    d = Daemon(["-l", "127.0.0.1:0", "-b", "echo", "-w", "1"], argv0=[exe])
+    addr, = d.listening()
+    os.unlink(exe)
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    d.wait_line(r"reload: cannot execute .*acceptd: No such file or directory; "
+                r"still serving", start=mark)
+    assert exchange(addr, b"x") == b"x"
+    # The binary comes back (an upgrade): the next SIGHUP runs it.
+    shutil.copy2(ACCEPTD, exe + ".new")
+    os.rename(exe + ".new", exe)
+    ino = os.stat(exe).st_ino
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    reloaded(d, start=mark)
+    assert os.stat("/proc/%d/exe" % d.pid).st_ino == ino
+    assert exchange(addr, b"y") == b"y"
+    assert d.stop() == 0
+
+
+@case
+def reload_after_dropping_privileges():
+    """The new image starts as the dropped user: it proves the drop again
+    instead of failing for not being root, and keeps serving as that user."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to drop to nobody")
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    if not os.access(ACCEPTD, os.X_OK, effective_ids=False) or \
+            subprocess.run(["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+                            str(nobody.pw_gid), "--clear-groups", "test", "-x", ACCEPTD],
+                           timeout=10).returncode != 0:
+        raise Skip("the built binary is not executable by nobody here")
+    d = Daemon(["-u", "nobody", "-l", "127.0.0.1:0", "-b", "echo", "-w", "1"])
+    addr, = d.listening()
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    reloaded(d, start=mark)
+    d.wait_line(r"running as nobody \(uid %d" % nobody.pw_uid, start=mark)
+    assert exchange(addr, b"x") == b"x"
+    with open("/proc/%d/status" % d.pid) as f:
+        uids = re.search(r"^Uid:\s+(.*)$", f.read(), re.M).group(1).split()
+    assert uids == [str(nobody.pw_uid)] * 4, uids
+    assert d.stop() == 0
+
+
+def connbench():
+    src = os.path.join(os.path.dirname(SRCDIR), "shared", "bench", "connbench.c")
+    if not os.path.exists(src) or not shutil.which("cc"):
+        return None
+    out = os.path.join(tmpdir(), "connbench")
+    r = subprocess.run(["cc", "-O2", "-pthread", "-o", out, src], capture_output=True,
+                       timeout=120)
+    return out if r.returncode == 0 else None
+
+
+class PyLoad:
+    """Clients that connect, send, half-close and check the echo, in a loop."""
+
+    def __init__(self, port, clients=4):
+        self.port, self.stop, self.ok, self.bad = port, False, 0, []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.loop) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+                    c.sendall(b"ping")
+                    c.shutdown(socket.SHUT_WR)
+                    got = b""
+                    while True:
+                        b = c.recv(64)
+                        if not b:
+                            break
+                        got += b
+                res = got == b"ping"
+            except OSError as e:
+                res = False
+                got = repr(e)
+            with self.lock:
+                if res:
+                    self.ok += 1
+                else:
+                    self.bad.append(got)
+
+    def finish(self):
+        self.stop = True
+        for t in self.threads:
+            t.join(15)
+        return self.ok, self.bad
+
+
+def hundred_reloads(args, secs_per_reload):
+    d = Daemon(["-l", "127.0.0.1:0"] + args)
+    addr, = d.listening()
+    port = port_of(addr)
+    pid = d.pid
+    cb = connbench()
+    n = 100
+    dur = int(n * secs_per_reload) + 3
+    if cb:
+        load = subprocess.Popen([cb, "-c", "8", "-d", str(dur), "-T", "10000", "-p", "ping",
+                                 "-E", "-q", "127.0.0.1", str(port)],
+                                stdout=subprocess.PIPE, text=True)
+    else:
+        load = PyLoad(port)
+    try:
+        time.sleep(0.5)             # load running before the first reload
+        for i in range(n):
+            mark = len(d.lines)
+            d.signal(signal.SIGHUP)
+            reloaded(d, start=mark)
+            time.sleep(secs_per_reload / 2)
+    finally:
+        if cb:
+            out, _ = load.communicate(timeout=dur + 30)
+        else:
+            ok, bad = load.finish()
+    assert d.pid == pid and d.proc.poll() is None
+    if cb:
+        m = re.search(r"ok=(\d+) errors=(\d+)", out)
+        assert m, out
+        assert int(m.group(1)) > 0 and int(m.group(2)) == 0, out
+        summary = out.strip()
+    else:
+        assert ok > 0 and not bad, (ok, bad[:5])
+        summary = "python load: %d ok" % ok
+    assert sum(1 for ln in d.lines if "reload: done" in ln) == n
+    assert not re.search(r"error|warning", d.log()), d.log()
+    assert d.stop() == 0
+    return summary
+
+
+@case
+def hundred_reloads_under_load_pool():
+    print("# " + hundred_reloads(["-b", "echo", "-w", "2"], 0.05))
+
+
+@case
+def hundred_reloads_under_load_spawn():
+    print("# " + hundred_reloads(["--", "/bin/cat"], 0.05))
+
+
+run()

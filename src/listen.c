@@ -530,7 +530,9 @@ int listen_acquire(struct server *s, char *err, size_t errlen)
 {
 	int r = 0;
 
-	if (!s->opt->inetd)
+	/* After a reload the sockets come back through LISTEN_FDS whatever
+	 * their first source was, -i included. */
+	if (!s->opt->inetd || getenv("ACCEPTD_REEXEC"))
 		r = from_systemd(s, err, errlen);
 	if (r == 0)
 		r = from_fd0(s, err, errlen);

@@ -173,6 +173,26 @@ def binary_gone_keeps_serving_binary_upgrade_is_picked_up():
 
 
 @case
+def reload_of_an_inetd_wait_listener():
+    """-i (inetd wait): the socket came on fd 0, and comes back to the new
+    image through LISTEN_FDS like any other."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(16)
+    port = lst.getsockname()[1]
+    try:
+        d = Daemon(["-i", "-b", "echo", "-w", "1"], stdin=lst.fileno())
+        d.listening()
+    finally:
+        lst.close()             # acceptd holds it now
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    reloaded(d, start=mark)
+    assert exchange("127.0.0.1:%d" % port, b"hey") == b"hey"
+    assert d.stop() == 0
+
+
+@case
 def reload_after_dropping_privileges():
     """The new image starts as the dropped user: it proves the drop again
     instead of failing for not being root, and keeps serving as that user."""

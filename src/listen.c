@@ -234,10 +234,13 @@ static void release_stored(void)
 static void store_owned(struct server *s)
 {
 	const char *max = getenv("FDSTORE"), *ns = getenv("NOTIFY_SOCKET");
-	bool known = max && *max && strcmp(max, "0") != 0;
+	bool known = max != NULL;
+	unsigned long long n;
 	char msg[300], name[256];
 
-	if (!ns || !*ns || (max && strcmp(max, "0") == 0))
+	/* Unset: a manager older than systemd 254, which may keep them.  Set,
+	 * it says how many it keeps: 0 (or garbage) means none. */
+	if (!ns || !*ns || (known && (parse_uint(max, ~0ULL, &n) < 0 || n == 0)))
 		return;
 	for (int i = 0; i < s->n_lst; i++) {
 		struct listener *l = &s->lst[i];

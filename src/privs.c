@@ -115,7 +115,9 @@ static int set_groups(const struct privs *p)
 	gid_t list[256], keep[256];
 	int n = 256, k = 0;
 
-	if (p->group_given || !p->name[0])
+	if (p->group_given)
+		return setgroups(1, &p->gid);
+	if (!p->name[0])
 		return setgroups(0, NULL);
 	if (getgrouplist(p->name, p->gid, list, &n) < 0)
 		return errno = E2BIG, -1;

@@ -185,7 +185,9 @@ int sdc_notify_with_fds(const char *state, const int *fds, unsigned n_fds)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	/* Never wait on a manager that does not read: a lost STATUS or
+	 * WATCHDOG beats a daemon stuck in sendmsg. */
+	w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	r = w < 0 ? -errno : 1;
 	close(fd);
 	return r;

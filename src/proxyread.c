@@ -134,17 +134,21 @@ static void refuse(struct server *s, struct pconn *p, struct log_limit *lim,
 
 /* The header is in: take the addresses it carries and pass the
  * connection on as if it had just been accepted from there. */
-static void hand_on(struct server *s, struct pconn *p)
+static void pass_on(struct server *s, struct pconn *p)
 {
 	struct conn_info c = p->c;
 
-	if (s->pool && !pool_ready(s)) {
-		push(&s->proxyq->ready, p);	/* proxyq_flush sends it on */
-		return;
-	}
 	release(s, p);
 	if (admit(s, &c))
 		accept_hand(s, &c);
+}
+
+static void hand_on(struct server *s, struct pconn *p)
+{
+	if (s->pool && !pool_ready(s))
+		push(&s->proxyq->ready, p);	/* proxyq_tick sends it on */
+	else
+		pass_on(s, p);
 }
 
 static bool trusted(const struct server *s, const struct peer *p)
@@ -295,14 +299,8 @@ void proxyq_tick(struct server *s)
 
 		refuse(s, p, &bad_log, "no complete PROXY header within 3 s", NULL, 0);
 	}
-	while (q->ready.head && (!s->pool || pool_ready(s))) {
-		struct pconn *p = q->ready.head;
-		struct conn_info c = p->c;
-
-		release(s, p);
-		if (admit(s, &c))
-			accept_hand(s, &c);
-	}
+	while (q->ready.head && (!s->pool || pool_ready(s)))
+		pass_on(s, q->ready.head);
 }
 
 int64_t proxyq_next_deadline(const struct server *s)

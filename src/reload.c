@@ -70,7 +70,7 @@ bool reload_restored(void)
 
 /* Would the new image start?  The same checks main() makes, without
  * touching anything. */
-static int validate(const struct server *s, char *err, size_t errlen)
+static int validate(char *err, size_t errlen)
 {
 	struct options o;
 	char path[PATH_MAX];
@@ -89,7 +89,6 @@ static int validate(const struct server *s, char *err, size_t errlen)
 	}
 	free(o.acl);
 	free(o.proxy_from);
-	(void)s;
 	return 0;
 }
 
@@ -196,7 +195,7 @@ void reload_exec(struct server *s)
 	int src[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1], n = 0, state;
 	size_t nlen = 0;
 
-	if (validate(s, err, sizeof err) < 0) {
+	if (validate(err, sizeof err) < 0) {
 		log_err("reload: %s; still serving with the old configuration", err);
 		notify_send("READY=1");
 		return;

@@ -487,6 +487,9 @@ def restart_through_store_keeps_ports_and_queued_connections():
             assert exchange(a, b"first " + a.encode()) == b"first " + a.encode()
         inodes = {a: os.fstat(mgr.stored()[store_name(a)]).st_ino for a in addrs}
         assert d1.stop() == 0, d1.log()
+        # Its last datagram may still be on its way to the reader thread:
+        # in before the mark, so it is not taken for the next acceptd's.
+        mgr.wait("STOPPING=1", pid=d1.pid)
         assert os.path.exists(path), "the stored unix listener's file was removed"
         # Nothing runs now; these wait in the stored sockets' backlogs.
         waiting = []
@@ -526,6 +529,9 @@ def changed_listen_removes_the_old_stored_socket():
         old, uaddr = d1.listening(2)
         mgr.ready(d1)
         assert d1.stop() == 0, d1.log()
+        # Its last datagram may still be on its way to the reader thread:
+        # in before the mark, so it is not taken for the next acceptd's.
+        mgr.wait("STOPPING=1", pid=d1.pid)
         old_port = parse_addr(old)[1][1]
         new_port = free_port()
         while new_port == old_port:

@@ -127,6 +127,10 @@ int acceptd_accept(acceptd_worker *w, struct acceptd_conn *c, int nonblock)
 		int fd;
 		ssize_t r = fdpass_recv(w->ch, msg, sizeof msg, &fd, nonblock ? MSG_DONTWAIT : 0);
 
+		/* Reported once when acceptd closed with our DONEs unread;
+		 * connections may still be queued behind it. */
+		if (r < 0 && errno == ECONNRESET)
+			continue;
 		if (r < 0)
 			return -1;
 		if (r == 0 || wire_verb(msg, (size_t)r) == WIRE_STOP)

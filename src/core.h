@@ -284,6 +284,8 @@ void pool_signal_all(struct server *s, int sig);
 unsigned pool_alive(const struct server *s);
 bool pool_holding(const struct server *s);
 void pool_save(struct server *s, FILE *f);
+void pool_seal(struct server *s);
+void pool_unseal(struct server *s);
 
 /* privs.c */
 struct privs {

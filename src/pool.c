@@ -636,6 +636,90 @@ bool pool_holding(const struct server *s)
 	return s->pool && s->pool->has_pending;
 }
 
+/* Reload, just before the exec.  A unix socket closed with messages still
+ * unread in its own queue resets its peer: the worker's next read fails
+ * with ECONNRESET, and a worker that takes that as the end - ours did -
+ * never reads the CONN messages still queued for it, so those clients get
+ * a reset.  Shutting our receiving side first makes the workers' further
+ * DONEs fail at their end instead of queueing here; what is already queued
+ * is read (and counted) now, so the exec closes an empty socket cleanly and
+ * each old worker reads every CONN sent to it before its end of file. */
+void pool_seal(struct server *s)
+{
+	static char bufs[DONE_RECV_BATCH][WIRE_MSG_MAX];
+	struct fdpass_msg m[DONE_RECV_BATCH];
+
+	for (int i = 0; i < DONE_RECV_BATCH; i++) {
+		m[i].buf = bufs[i];
+		m[i].cap = sizeof bufs[i];
+	}
+	for (int i = 0; s->pool && i < s->pool->n; i++) {
+		struct worker *w = &s->pool->w[i];
+		int n = DONE_RECV_BATCH;
+
+		if (w->ch < 0)
+			continue;
+		shutdown(w->ch, SHUT_RD);
+		while (n == DONE_RECV_BATCH) {
+			n = fdpass_recv_many(w->ch, m, DONE_RECV_BATCH, MSG_DONTWAIT);
+			for (int j = 0; j < n; j++) {
+				if (m[j].fd >= 0)
+					close(m[j].fd);
+				if (m[j].len > 0)
+					on_message(s, w, m[j].buf, (size_t)m[j].len);
+				else
+					n = 0;	/* end of the queue */
+			}
+		}
+	}
+}
+
+/* The exec failed after pool_seal: no DONE can reach us from these
+ * workers any more.  They are retired the way a new image takes them
+ * over - told to stop, their connections counted until they exit - and
+ * fresh workers start in their place. */
+void pool_unseal(struct server *s)
+{
+	static const char stop[] = "STOP";
+	struct pool *p = s->pool;
+
+	for (int i = 0; p && i < p->n; i++) {
+		struct worker *w = &p->w[i];
+		struct lost_ctx lc = { .worker = i };
+
+		if (w->ch < 0)
+			continue;
+		fdpass_send(w->ch, stop, sizeof stop - 1, -1);
+		watch(s, w, false);
+		close(w->ch);
+		w->ch = -1;
+		if (w->pid > 0) {
+			conns_adopt_worker(s, w->pid);
+			lc.ids = w->inflight ? calloc(table_count(p->conns), sizeof *lc.ids) : NULL;
+			if (lc.ids)
+				table_each(p->conns, collect_lost, &lc);
+			for (size_t j = 0; j < lc.n; j++) {
+				unsigned char key[TABLE_KEY_MAX];
+				struct pool_conn *pc;
+
+				id_key(lc.ids[j], key);
+				pc = table_get(p->conns, key);
+				conns_adopt_held(s, w->pid, &pc->remote);	/* counts it again */
+				conns_source_release(s, &pc->remote);
+				s->active--;
+				if (pc->fd >= 0)
+					close(pc->fd);
+				table_del(p->conns, key);
+			}
+			free(lc.ids);
+		}
+		w->pid = 0;
+		w->inflight = 0;
+		w->state = W_DOWN;
+		w->deadline_ms = mono_ms();
+	}
+}
+
 struct save_ctx {
 	FILE *f;
 	int worker;

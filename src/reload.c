@@ -17,8 +17,8 @@
  * handled (a PROXY header being read, one waiting for a worker) are
  * finished first: accepting pauses until there are none, which takes at
  * most the header timeout.  Old pool workers see their channel
- * close at the exec and finish what they hold; their connections count
- * until they exit.
+ * close at the exec (cleanly: pool_seal) and finish what they hold; their
+ * connections count until they exit.
  *
  * Nothing irreversible happens before the exec can succeed: the new
  * command line is checked with the same parser, and if execve itself
@@ -194,6 +194,7 @@ void reload_exec(struct server *s)
 	char err[512], num[32], *names = NULL;
 	int src[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1], n = 0, state;
 	size_t nlen = 0;
+	bool sealed = false;
 
 	if (validate(err, sizeof err) < 0) {
 		log_err("reload: %s; still serving with the old configuration", err);
@@ -218,7 +219,10 @@ void reload_exec(struct server *s)
 	}
 	/* Old workers need no STOP: their channels close with the exec
 	 * (close-on-exec), which they take the same way - finish what they
-	 * hold, then exit.  Until then a failed exec costs nothing. */
+	 * hold, then exit.  Sealed first, so that close is a clean one (see
+	 * pool_seal); from here a failed exec retires them. */
+	pool_seal(s);
+	sealed = true;
 	state = write_state(s);
 	if (state < 0) {
 		log_err("reload: cannot write the state for the new image: %s", strerror(errno));
@@ -251,6 +255,8 @@ fail_mem:
 	log_err("reload: out of memory; still serving");
 fail:
 	free(names);
+	if (sealed)
+		pool_unseal(s);
 	notify_send("READY=1");
 }
 

@@ -162,6 +162,11 @@ static void on_channel(struct wstate *ws, bool block)
 		m[i].cap = sizeof bufs[i];
 	}
 	n = fdpass_recv_many(CH_FD, m, RECV_BATCH, block ? MSG_WAITFORONE : MSG_DONTWAIT);
+	/* The master closed its end with our DONEs unread (acceptd seals
+	 * its channels before a reload, but an older one did not).  The
+	 * reset is reported once, ahead of any CONN still queued: read on. */
+	if (n < 0 && errno == ECONNRESET)
+		n = fdpass_recv_many(CH_FD, m, RECV_BATCH, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

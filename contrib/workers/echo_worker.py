@@ -17,8 +17,19 @@ if hello[:1] != [b"HELLO"] or b"1" not in hello[1:]:
     raise SystemExit("echo_worker.py: acceptd does not speak protocol 1")
 ch.send(b"HELLO 1 max=1")                          # version 1, one connection at a time
 
+
+def done(conn_id):
+    try:
+        ch.send(b"DONE " + conn_id.encode())
+    except BrokenPipeError:
+        pass    # acceptd is reloading: the new image counts us until we exit
+
+
 while True:
-    msg, fds, _flags, _addr = socket.recv_fds(ch, 4096, 1)
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(ch, 4096, 1)
+    except ConnectionResetError:
+        continue    # reported once, ahead of connections still queued
     words = msg.split()
     if not words or words[0] == b"STOP":           # told to stop, or acceptd is gone
         break
@@ -26,7 +37,7 @@ while True:
         continue                                   # unknown messages: later versions
     meta = dict(w.decode().split("=", 1) for w in words[1:] if b"=" in w)
     if not fds:                                    # the fd did not arrive (out of fds)
-        ch.send(b"DONE " + meta["id"].encode())
+        done(meta["id"])
         continue
     with socket.socket(fileno=fds[0]) as conn:
         conn.sendall(("worker %d: %s %s %s via %s, connnum %s\n" % (
@@ -34,4 +45,4 @@ while True:
             meta.get("rport", ""), meta["listener"], meta["connnum"])).encode())
         while data := conn.recv(16384):
             conn.sendall(data)
-    ch.send(b"DONE " + meta["id"].encode())
+    done(meta["id"])

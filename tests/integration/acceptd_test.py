@@ -52,6 +52,9 @@ def _alarm(_sig, _frame):
 def run():
     """Run every registered case, print TAP, exit 0 (the driver counts)."""
     signal.signal(signal.SIGALRM, _alarm)
+    only = os.environ.get("ACCEPTD_CASES")     # a debugging aid: name,name...
+    if only:
+        _cases[:] = [fn for fn in _cases if fn.__name__ in only.split(",")]
     print("1..%d" % len(_cases), flush=True)
     failed = 0
     for i, fn in enumerate(_cases, 1):

@@ -174,6 +174,85 @@ def binary_gone_keeps_serving_binary_upgrade_is_picked_up():
 
 
 @case
+def exec_fails_late_old_workers_retired_new_ones_serve():
+    """The binary passes the checks but execve refuses it (ENOEXEC): by
+    then the old workers' channels are sealed, so they are retired like a
+    reload would - the connection one holds is served to its end and still
+    counted - and fresh workers take the new connections."""
+    tmp = tmpdir()
+    exe = os.path.join(tmp, "acceptd")
+    shutil.copy2(ACCEPTD, exe)
+    d = Daemon(["-v", "-l", "127.0.0.1:0", "-b", "echo", "-w", "1"], argv0=[exe])
+    addr, = d.listening()
+    old = d.wait_line(r"worker 0 pid (\d+) ready").group(1)
+    held = connect(addr)
+    held.sendall(b"a")
+    assert held.recv(1) == b"a"
+    with open(exe + ".new", "w") as f:
+        f.write("not a program\n")
+    os.chmod(exe + ".new", 0o755)
+    os.rename(exe + ".new", exe)
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    d.wait_line(r"reload: cannot execute .*acceptd: Exec format error; still serving",
+                start=mark)
+    new = d.wait_line(r"worker 0 pid (\d+) ready", start=mark).group(1)
+    assert new != old
+    assert exchange(addr, b"new") == b"new"
+    held.sendall(b"b")
+    assert held.recv(1) == b"b"
+    wait_counters(d, active=1, total=2)
+    held.close()
+    d.wait_line(r"worker pid %s from before the reload exited; its 1 connection\(s\) ended"
+                % old, start=mark)
+    wait_counters(d, active=0, total=2)
+    assert "lost" not in "\n".join(d.lines[mark:]), d.log()
+    assert d.stop() == 0
+
+
+def persistent_workers_replaced(argv):
+    """An old persistent worker keeps its connection across a reload: its
+    DONE then fails (EPIPE), which the contrib workers ignore, and the new
+    image counts the connection until the worker exits."""
+    d = Daemon(["-v", "-l", "127.0.0.1:0", "--fd-passing", "-w", "1", "--"] + argv)
+    addr, = d.listening()
+    old = d.wait_line(r"worker 0 pid (\d+) ready").group(1)
+    held = connect(addr)
+    assert held.recv(100).startswith(b"worker %s:" % old.encode())
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    reloaded(d, start=mark)
+    new = d.wait_line(r"worker 0 pid (\d+) ready", start=mark).group(1)
+    c = connect(addr)
+    assert c.recv(100).startswith(b"worker %s:" % new.encode())
+    c.close()
+    held.sendall(b"still")
+    assert held.recv(5) == b"still"
+    wait_counters(d, active=1, total=2)
+    held.close()
+    d.wait_line(r"worker pid %s from before the reload exited; its 1 connection\(s\) ended"
+                % old, start=mark)
+    wait_counters(d, active=0, total=2)
+    assert d.stop() == 0
+
+
+@case
+def persistent_c_worker_replaced():
+    w = os.environ.get("ACCEPTD_C_WORKER")
+    if not w or not os.path.exists(w):
+        raise Skip("ACCEPTD_C_WORKER not built (run through make check)")
+    persistent_workers_replaced([w])
+
+
+@case
+def persistent_python_worker_replaced():
+    w = os.environ.get("ACCEPTD_PY_WORKER")
+    if not w:
+        raise Skip("ACCEPTD_PY_WORKER not set (run through make check)")
+    persistent_workers_replaced([sys.executable, w])
+
+
+@case
 def reload_of_an_inetd_wait_listener():
     """-i (inetd wait): the socket came on fd 0, and comes back to the new
     image through LISTEN_FDS like any other."""

@@ -73,6 +73,10 @@ struct options {
 	unsigned timeout_secs;	/* -t; 0 = none */
 	unsigned idle_exit_secs;	/* 0 = never */
 	const char *user;	/* -u USER[:GROUP], NULL to stay who we are */
+	const char *config;	/* --config FILE */
+	uint64_t cmdline_keys;	/* options.c: what the command line set, by key */
+	char *conf_text;	/* the file, which values above point into */
+	char **conf_argv;	/* its exec = words: program, when it is used */
 };
 
 struct acl_rule {
@@ -355,6 +359,20 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 			      char *err, size_t errlen);
 int parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 void options_usage(void);
+void options_free(struct options *o);
+/* Options by long name, for config.c.  A key is an index; -1 unknown. */
+int options_key(const char *name);
+bool options_key_settable(int key);
+bool options_key_repeatable(int key);
+bool options_key_on_cmdline(const struct options *o, int key);
+bool options_handler_on_cmdline(const struct options *o);
+enum opt_result options_key_apply(struct options *o, int key, const char *value,
+				  char *err, size_t errlen);
+
+/* config.c - --config FILE: its KEY = VALUE lines applied as the long
+ * options they name, except those the command line gave (it replaces the
+ * file's values).  Errors say FILE:LINE and why; OPT_USAGE. */
+enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen);
 
 /* server.c */
 int server_init(struct server *s, struct options *o);

@@ -27,7 +27,7 @@
 
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM };
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
@@ -53,6 +53,7 @@ static const struct option longopts[] = {
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
 	{ "user", required_argument, NULL, 'u' },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -281,6 +282,13 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		}
 		o->user = arg;	/* looked up by main: a name is not syntax */
 		return OPT_OK;
+	case OPT_CONFIG:
+		if (o->config) {
+			snprintf(err, errlen, "--config: given twice ('%s', '%s')", o->config, arg);
+			return OPT_USAGE;
+		}
+		o->config = arg;
+		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
@@ -293,6 +301,107 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		snprintf(err, errlen, "unknown option '%s' (see acceptd --help)", optname);
 		return OPT_USAGE;
 	}
+}
+
+/* --- keys: an option by its long name, for the config file ---------------
+ * A key is its index in longopts.  Options the command line gave are
+ * remembered by key, so the file's values for them are skipped: the
+ * command line replaces them.  Some options are one setting under two
+ * names and are replaced together: --allow/--deny (one ordered list, which
+ * must stay whole), -v/-q (one verbosity), and --builtin/PROGRAM (what
+ * serves the connections; the file's exec is PROGRAM). */
+
+static int key_of(int code)
+{
+	for (int i = 0; longopts[i].name; i++)
+		if (longopts[i].val == code)
+			return i;
+	return -1;
+}
+
+static int key_group(int key)
+{
+	int code = key >= 0 ? longopts[key].val : 0;
+
+	if (code == OPT_DENY)
+		return key_of(OPT_ALLOW);
+	if (code == 'q')
+		return key_of('v');
+	return key;
+}
+
+static void mark_cmdline(struct options *o, int code)
+{
+	int g = key_group(key_of(code));
+
+	if (g >= 0)
+		o->cmdline_keys |= 1ULL << g;
+}
+
+int options_key(const char *name)
+{
+	for (int i = 0; longopts[i].name; i++)
+		if (strcmp(longopts[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* What a file may not set: where the file is, and what only a person asks. */
+bool options_key_settable(int key)
+{
+	int code = longopts[key].val;
+
+	return code != OPT_CONFIG && code != 'h' && code != 'V';
+}
+
+bool options_key_repeatable(int key)
+{
+	int code = longopts[key].val;
+
+	return code == 'l' || code == OPT_ALLOW || code == OPT_DENY || code == OPT_PROXY_FROM;
+}
+
+bool options_key_on_cmdline(const struct options *o, int key)
+{
+	return (o->cmdline_keys >> key_group(key)) & 1;
+}
+
+bool options_handler_on_cmdline(const struct options *o)
+{
+	return options_key_on_cmdline(o, key_of('b'));
+}
+
+/* yes/no for a flag: what people write in config files. */
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (strcmp(v, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcmp(v, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return -1;
+}
+
+enum opt_result options_key_apply(struct options *o, int key, const char *value,
+				  char *err, size_t errlen)
+{
+	const struct option *opt = &longopts[key];
+	char name[40];
+	bool on;
+
+	snprintf(name, sizeof name, "--%s", opt->name);
+	if (opt->has_arg == required_argument)
+		return one_opt(o, opt->val, value, name, err, errlen);
+	if (parse_bool(value, &on) < 0) {
+		snprintf(err, errlen, "%s '%s': want yes or no", name, value);
+		return OPT_USAGE;
+	}
+	/* "no" is the default: nothing set, nothing to undo. */
+	return on ? one_opt(o, opt->val, NULL, name, err, errlen) : OPT_OK;
 }
 
 enum opt_result options_parse(struct options *o, int argc, char **argv,
@@ -316,9 +425,14 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 		r = one_opt(o, c, optarg, typed, err, errlen);
 		if (r != OPT_OK)
 			return r;
+		mark_cmdline(o, c);
 	}
-	if (optind < argc)
+	if (optind < argc) {
 		o->program = argv + optind;
+		mark_cmdline(o, 'b');
+	}
+	if (o->config && (r = config_load(o, o->config, err, errlen)) != OPT_OK)
+		return r;
 	if (o->program && o->builtin != BUILTIN_NONE) {
 		snprintf(err, errlen, "--builtin and PROGRAM '%s' exclude each other",
 			 o->program[0]);
@@ -353,6 +467,18 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 	return OPT_OK;
 }
 
+void options_free(struct options *o)
+{
+	free(o->acl);
+	free(o->proxy_from);
+	free(o->conf_text);
+	free(o->conf_argv);
+	o->acl = NULL;
+	o->proxy_from = NULL;
+	o->conf_text = NULL;
+	o->conf_argv = NULL;
+}
+
 void options_usage(void)
 {
 	fputs("Usage: acceptd [OPTION]... [--] [PROGRAM [ARG]...]\n"
@@ -378,6 +504,8 @@ void options_usage(void)
 	      "      --proxy-protocol   connections start with a PROXY header (v1 or v2)\n"
 	      "      --proxy-from CIDR  only these may send one (repeatable)\n"
 	      "  -u, --user USER[:GROUP] run as USER once the listeners exist\n"
+	      "      --config FILE      read options from FILE (acceptd.conf(5)); the\n"
+	      "                         command line replaces the file's values\n"
 	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
 	      "      --backlog N        listen backlog of sockets acceptd creates\n"
 	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"

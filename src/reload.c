@@ -81,14 +81,16 @@ static int validate(char *err, size_t errlen)
 		return -1;
 	}
 	options_defaults(&o);
-	if (options_parse(&o, saved_argc, saved_argv, err, errlen) != OPT_OK)
-		return -1;
-	if (o.program && spawn_resolve(o.program[0], path, sizeof path) < 0) {
-		snprintf(err, errlen, "PROGRAM '%s': not found or not executable", o.program[0]);
+	if (options_parse(&o, saved_argc, saved_argv, err, errlen) != OPT_OK) {
+		options_free(&o);
 		return -1;
 	}
-	free(o.acl);
-	free(o.proxy_from);
+	if (o.program && spawn_resolve(o.program[0], path, sizeof path) < 0) {
+		snprintf(err, errlen, "PROGRAM '%s': not found or not executable", o.program[0]);
+		options_free(&o);
+		return -1;
+	}
+	options_free(&o);
 	return 0;
 }
 

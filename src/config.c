@@ -1,0 +1,184 @@
+/*
+ * config.c - --config FILE: the file's lines applied as long options.
+ *
+ * The file is read whole, once, and kept: option values point into it, as
+ * they point into argv for the command line.  Each line is cut by
+ * confline_parse and its KEY applied as --KEY would be, through the same
+ * checks, so a value means the same in both places.  What the command line
+ * already gave is skipped: it replaces the file's values - all of them for
+ * a repeatable option, so an ACL is never half from each.  A key the file
+ * gives twice that cannot repeat is an error, not "last one wins": in a
+ * file that is a mistake (a stale line left above an edited one), and
+ * saying so with both line numbers costs nothing.
+ *
+ * SIGHUP re-reads the file through the same path (reload.c validates the
+ * new image's options before it executes).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)	/* far beyond any real one: a wrong path */
+#define EXEC_MAX_WORDS 256
+
+/* The whole file, NUL-terminated; NULL with err set. */
+static char *slurp(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "--config '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "--config '%s': not a regular file", path);
+		goto fail;
+	}
+	if (st.st_size > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "--config '%s': larger than %d bytes", path,
+			 CONFIG_MAX_BYTES);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "--config '%s': out of memory", path);
+		goto fail;
+	}
+	/* Read to the end, not to st_size: the file may change meanwhile. */
+	for (;;) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "--config '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0 || (len += (size_t)n) == (size_t)st.st_size)
+			break;
+	}
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		snprintf(err, errlen, "--config '%s': contains a NUL byte (not a text file?)",
+			 path);
+		goto fail;
+	}
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* "FILE:LINE: " before why, and the option's name as the file spells it
+ * (the messages from options.c say --max-conns; the file says max-conns). */
+static enum opt_result line_err(const char *path, unsigned line, const char *why,
+				char *err, size_t errlen)
+{
+	if (strncmp(why, "--", 2) == 0)
+		why += 2;
+	snprintf(err, errlen, "%s:%u: %s", path, line, why);
+	return OPT_USAGE;
+}
+
+static enum opt_result set_exec(struct options *o, char *value, const char *path,
+				unsigned line, char *err, size_t errlen)
+{
+	char why[160];
+	char **argv = malloc(EXEC_MAX_WORDS * sizeof *argv);
+	int n;
+
+	if (!argv)
+		return line_err(path, line, "out of memory", err, errlen);
+	n = conf_split_words(value, argv, EXEC_MAX_WORDS, why, sizeof why);
+	if (n <= 0) {
+		free(argv);
+		char msg[200];
+
+		snprintf(msg, sizeof msg, "exec: %s", n == 0 ? "no program named" : why);
+		return line_err(path, line, msg, err, errlen);
+	}
+	o->conf_argv = argv;
+	o->program = argv;
+	return OPT_OK;
+}
+
+enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen)
+{
+	unsigned first[64] = { 0 };	/* by key: the line that set it */
+	unsigned exec_line = 0, line = 0;
+	char *text = slurp(path, err, errlen), *next;
+	char why[400];
+
+	if (!text)
+		return OPT_USAGE;
+	o->conf_text = text;
+	for (char *cur = text; cur; cur = next) {
+		struct conf_pair kv;
+		int key, r;
+
+		next = strchr(cur, '\n');
+		if (next)
+			*next++ = '\0';
+		line++;
+		r = confline_parse(cur, &kv, why, sizeof why);
+		if (r == CONF_SKIP)
+			continue;
+		if (r == CONF_ERROR)
+			return line_err(path, line, why, err, errlen);
+		if (strcmp(kv.key, "exec") == 0) {
+			if (exec_line) {
+				snprintf(why, sizeof why, "exec: given twice (first on line %u)",
+					 exec_line);
+				return line_err(path, line, why, err, errlen);
+			}
+			exec_line = line;
+			if (options_handler_on_cmdline(o))
+				continue;
+			if (set_exec(o, kv.value, path, line, err, errlen) != OPT_OK)
+				return OPT_USAGE;
+			continue;
+		}
+		key = options_key(kv.key);
+		if (key < 0 || key >= 64) {
+			snprintf(why, sizeof why, "unknown key '%.100s' (keys are the long options "
+				 "and exec; see acceptd.conf(5))", kv.key);
+			return line_err(path, line, why, err, errlen);
+		}
+		if (!options_key_settable(key)) {
+			snprintf(why, sizeof why, "'%s' cannot be set in a config file", kv.key);
+			return line_err(path, line, why, err, errlen);
+		}
+		if (first[key] && !options_key_repeatable(key)) {
+			snprintf(why, sizeof why, "%s: given twice (first on line %u)", kv.key,
+				 first[key]);
+			return line_err(path, line, why, err, errlen);
+		}
+		if (!first[key])
+			first[key] = line;
+		if (options_key_on_cmdline(o, key))
+			continue;
+		if (options_key_apply(o, key, kv.value, why, sizeof why) != OPT_OK)
+			return line_err(path, line, why, err, errlen);
+	}
+	/* Caught here rather than later, where neither line is known. */
+	if (exec_line && first[options_key("builtin")] && !options_handler_on_cmdline(o)) {
+		snprintf(why, sizeof why, "exec and builtin (line %u) exclude each other",
+			 first[options_key("builtin")]);
+		return line_err(path, exec_line, why, err, errlen);
+	}
+	return OPT_OK;
+}

@@ -281,6 +281,31 @@ def has_ipv6():
 
 # --- process and polling helpers (standalone, handler_env, limits, errors) --
 
+_netns_done = False
+
+
+def private_netns():
+    """Move this test process (and so everything it starts) into a network
+    namespace of its own with only lo, up.  For cases that must bind all
+    interfaces (the default listener, README examples): there "all" is
+    loopback only, and no port of the machine is taken.  Skips without
+    the privilege.  Once per process; later cases stay in it (harmless:
+    loopback behaves the same)."""
+    global _netns_done
+    if _netns_done:
+        return
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:            # CLONE_NEWNET
+        raise Skip("cannot create a network namespace: %s"
+                   % os.strerror(ctypes.get_errno()))
+    ip = shutil.which("ip") or "/sbin/ip"
+    r = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, timeout=10)
+    if r.returncode != 0:
+        raise AssertionError("ip link set lo up: %s" % r.stderr.decode(errors="replace"))
+    _netns_done = True
+
+
 def run_acceptd(args, stdin=None, extra_env=None, argv0=None, preexec_fn=None,
                 pass_fds=(), timeout=10):
     """Run acceptd to completion, for start-up failures and -h/-V.

@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
+from acceptd_test import (private_netns, Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
                           parse_addr, pid_dead, proc_children, run, run_acceptd,
                           tmpdir, wait_until)
 
@@ -258,6 +258,7 @@ def acl_dual_stack_ipv4_clients_match_ipv4_rules():
     # An IPv4 rule on a dual-stack socket catches the IPv4 client (which the
     # kernel shows as ::ffff:127.0.0.1) and only it.
     mdir = tmpdir()
+    private_netns()      # binds all interfaces: only in a namespace of our own
     d = Daemon(["--deny", "127.0.0.0/8", "-l", "[::]:0"] + MARK, extra_env={"MARK": mdir})
     port = port_of(d.listening()[0])
     s = dial(port, host="127.0.0.1")
@@ -273,6 +274,7 @@ def acl_dual_stack_ipv4_clients_match_ipv4_rules():
 
     # An IPv6 rule covering everything IPv6 does not cover IPv4 clients of
     # the same socket.
+    private_netns()      # binds all interfaces: only in a namespace of our own
     d = Daemon(["--deny", "::/0", "-l", "[::]:0"] + MARK, extra_env={"MARK": tmpdir()})
     port = port_of(d.listening()[0])
     assert reply(dial(port, host="127.0.0.1")) == b"ok", "--deny ::/0 caught an IPv4 client"
@@ -288,6 +290,7 @@ def acl_dual_stack_ipv4_clients_match_ipv4_rules():
 def acl_v4_mapped_rule_is_the_ipv4_network():
     listeners = ["-l", "127.0.0.1:0"]
     if has_ipv6():
+        private_netns()      # binds all interfaces: only in a namespace of our own
         listeners += ["-l", "[::]:0"]
     mdir = tmpdir()
     d = Daemon(["--deny", "::ffff:127.0.0.0/104"] + listeners + MARK,

@@ -9,7 +9,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (notify_until, Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
+from acceptd_test import (private_netns, notify_until, Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
                           parse_addr, read_all, run, tmpdir, write_script)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
@@ -115,6 +115,7 @@ def tcp_env_ipv6():
 def dual_stack_shows_plain_ipv4():
     if not has_ipv6():
         raise Skip("no IPv6 on loopback")
+    private_netns()      # binds all interfaces: only in a namespace of our own
     d = Daemon(["-l", "0", "--"] + REPORT)
     addr, = d.listening()
     port = port_of(addr)
@@ -136,6 +137,8 @@ def dual_stack_shows_plain_ipv4():
 @case
 def connnum_counts_open_connections_per_source():
     dual = has_ipv6()
+    if dual:
+        private_netns()  # binds all interfaces: only in a namespace of our own
     d = Daemon(["-v", "-l", "0" if dual else "127.0.0.1:0", "--"] + REPORT + ["--hold"])
     addr, = d.listening()
     c1, _r, env1 = ask(addr, socket.AF_INET)

@@ -35,7 +35,10 @@ static char *slurp(const char *path, char *err, size_t errlen)
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO would block open() (at a reload, the whole
+	 * daemon) until a writer came; it is refused below as not regular.
+	 * For a regular file the flag changes nothing. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "--config '%s': %s", path, strerror(errno));
@@ -94,7 +97,10 @@ static enum opt_result line_err(const char *path, unsigned line, const char *why
 	return OPT_USAGE;
 }
 
-static enum opt_result set_exec(struct options *o, char *value, const char *path,
+/* Splits the exec words; they become PROGRAM unless the command line
+ * named one (checked all the same: a broken line is found now, not the
+ * day the command line changes). */
+static enum opt_result set_exec(struct options *o, char *value, bool use, const char *path,
 				unsigned line, char *err, size_t errlen)
 {
 	char why[160];
@@ -111,74 +117,96 @@ static enum opt_result set_exec(struct options *o, char *value, const char *path
 		snprintf(msg, sizeof msg, "exec: %s", n == 0 ? "no program named" : why);
 		return line_err(path, line, msg, err, errlen);
 	}
+	if (!use) {
+		free(argv);
+		return OPT_OK;
+	}
 	o->conf_argv = argv;
 	o->program = argv;
 	return OPT_OK;
 }
 
+/* One KEY = VALUE line.  first/first_key: by key group, the line and key
+ * that set it.  Returns OPT_OK or OPT_USAGE with why set. */
+static enum opt_result one_line(struct options *o, struct options *scratch,
+				const struct conf_pair *kv, unsigned line, unsigned *first,
+				const char **first_key, char *why, size_t whylen)
+{
+	int key = options_key(kv->key), group;
+
+	if (key < 0 || key >= 64) {
+		snprintf(why, whylen, "unknown key '%.100s' (keys are the long options "
+			 "and exec; see acceptd.conf(5))", kv->key);
+		return OPT_USAGE;
+	}
+	if (!options_key_settable(key)) {
+		snprintf(why, whylen, "'%s' cannot be set in a config file", kv->key);
+		return OPT_USAGE;
+	}
+	group = options_key_group(key);
+	if (first[group] && !options_key_repeatable(key)) {
+		if (strcmp(first_key[group], kv->key) == 0)
+			snprintf(why, whylen, "%s: given twice (first on line %u)", kv->key,
+				 first[group]);
+		else
+			snprintf(why, whylen, "%s: excludes %s (line %u)", kv->key,
+				 first_key[group], first[group]);
+		return OPT_USAGE;
+	}
+	if (!first[group]) {
+		first[group] = line;
+		first_key[group] = kv->key;
+	}
+	/* Replaced by the command line: checked all the same, not used. */
+	return options_key_apply(options_key_on_cmdline(o, key) ? scratch : o, key, kv->value,
+				 why, whylen);
+}
+
 enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen)
 {
-	unsigned first[64] = { 0 };	/* by key: the line that set it */
-	unsigned exec_line = 0, line = 0;
+	unsigned first[64] = { 0 }, exec_line = 0, line = 0;
+	const char *first_key[64] = { NULL };
 	char *text = slurp(path, err, errlen), *next;
 	char why[400];
+	struct options scratch;
+	enum opt_result r = OPT_OK;
+	int builtin = options_key("builtin");
 
 	if (!text)
 		return OPT_USAGE;
 	o->conf_text = text;
-	for (char *cur = text; cur; cur = next) {
+	options_defaults(&scratch);
+	for (char *cur = text; cur && r == OPT_OK; cur = next) {
 		struct conf_pair kv;
-		int key, r;
+		int kind;
 
 		next = strchr(cur, '\n');
 		if (next)
 			*next++ = '\0';
 		line++;
-		r = confline_parse(cur, &kv, why, sizeof why);
-		if (r == CONF_SKIP)
+		kind = confline_parse(cur, &kv, why, sizeof why);
+		if (kind == CONF_SKIP)
 			continue;
-		if (r == CONF_ERROR)
-			return line_err(path, line, why, err, errlen);
-		if (strcmp(kv.key, "exec") == 0) {
-			if (exec_line) {
-				snprintf(why, sizeof why, "exec: given twice (first on line %u)",
-					 exec_line);
-				return line_err(path, line, why, err, errlen);
-			}
+		if (kind == CONF_ERROR) {
+			r = line_err(path, line, why, err, errlen);
+		} else if (strcmp(kv.key, "exec") != 0) {
+			if (one_line(o, &scratch, &kv, line, first, first_key, why, sizeof why))
+				r = line_err(path, line, why, err, errlen);
+		} else if (exec_line) {
+			snprintf(why, sizeof why, "exec: given twice (first on line %u)", exec_line);
+			r = line_err(path, line, why, err, errlen);
+		} else {
 			exec_line = line;
-			if (options_handler_on_cmdline(o))
-				continue;
-			if (set_exec(o, kv.value, path, line, err, errlen) != OPT_OK)
-				return OPT_USAGE;
-			continue;
+			r = set_exec(o, kv.value, !options_handler_on_cmdline(o), path, line,
+				     err, errlen);
 		}
-		key = options_key(kv.key);
-		if (key < 0 || key >= 64) {
-			snprintf(why, sizeof why, "unknown key '%.100s' (keys are the long options "
-				 "and exec; see acceptd.conf(5))", kv.key);
-			return line_err(path, line, why, err, errlen);
-		}
-		if (!options_key_settable(key)) {
-			snprintf(why, sizeof why, "'%s' cannot be set in a config file", kv.key);
-			return line_err(path, line, why, err, errlen);
-		}
-		if (first[key] && !options_key_repeatable(key)) {
-			snprintf(why, sizeof why, "%s: given twice (first on line %u)", kv.key,
-				 first[key]);
-			return line_err(path, line, why, err, errlen);
-		}
-		if (!first[key])
-			first[key] = line;
-		if (options_key_on_cmdline(o, key))
-			continue;
-		if (options_key_apply(o, key, kv.value, why, sizeof why) != OPT_OK)
-			return line_err(path, line, why, err, errlen);
 	}
+	options_free(&scratch);
 	/* Caught here rather than later, where neither line is known. */
-	if (exec_line && first[options_key("builtin")] && !options_handler_on_cmdline(o)) {
+	if (r == OPT_OK && exec_line && first[builtin] && !options_handler_on_cmdline(o)) {
 		snprintf(why, sizeof why, "exec and builtin (line %u) exclude each other",
-			 first[options_key("builtin")]);
-		return line_err(path, exec_line, why, err, errlen);
+			 first[builtin]);
+		r = line_err(path, exec_line, why, err, errlen);
 	}
-	return OPT_OK;
+	return r;
 }

@@ -250,6 +250,7 @@ void listen_fix_stdio(void);
 int listen_acquire(struct server *s, char *err, size_t errlen);
 void listen_close_owned(struct server *s);
 void listen_store_name(const struct listener *l, char *out, size_t len);
+int listen_probe(const struct server *s, const struct options *o, char *err, size_t errlen);
 
 /* log.c */
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,
@@ -364,6 +365,7 @@ void options_free(struct options *o);
 int options_key(const char *name);
 bool options_key_settable(int key);
 bool options_key_repeatable(int key);
+int options_key_group(int key);
 bool options_key_on_cmdline(const struct options *o, int key);
 bool options_handler_on_cmdline(const struct options *o);
 enum opt_result options_key_apply(struct options *o, int key, const char *value,

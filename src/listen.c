@@ -210,6 +210,8 @@ static int claim_stored(const struct addr_spec *a)
 	return -1;
 }
 
+static int clear_stale_unix(const struct sockaddr_un *sun, socklen_t len);
+
 /* Stored listeners no --listen wants any more: closed, and out of the
  * manager's store too. */
 static void release_stored(void)
@@ -217,8 +219,17 @@ static void release_stored(void)
 	char msg[300];
 
 	for (int i = 0; i < n_stored; i++) {
+		struct sockaddr_un sun;
+		socklen_t len = sizeof sun;
+		bool unix_file = getsockname(stored[i].fd, (struct sockaddr *)&sun, &len) == 0 &&
+				 sun.sun_family == AF_UNIX && len > sizeof sun.sun_family &&
+				 sun.sun_path[0] != '\0';
+
 		log_notice("fd store: %s is no longer asked for; removing it", stored[i].name);
 		close(stored[i].fd);
+		/* Its file too, if it still is a socket nobody listens on. */
+		if (unix_file)
+			clear_stale_unix(&sun, len);
 		snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", stored[i].name);
 		notify_send(msg);
 	}
@@ -377,6 +388,30 @@ static int reuse_stored(int fd, const struct options *o, struct listener *l,
 	return 0;
 }
 
+/* A TCP socket bound to sa with the options every listener gets; -1 with
+ * errno set.  Shared by bind_one and listen_probe, so a probe tries
+ * exactly what the bind will do. */
+static int bind_tcp(const struct sockaddr *sa, socklen_t salen, const struct options *o)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
+
+	if (fd < 0)
+		return -1;
+	if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
+	    (o->reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
+	    /* Explicit either way: net.ipv6.bindv6only must not decide
+	     * whether "[::]" also serves IPv4. */
+	    (sa->sa_family == AF_INET6 &&
+	     set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !sockaddr_is_wildcard(sa)) < 0) ||
+	    bind(fd, sa, salen) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 static int bind_one(const struct addr_spec *a, const struct options *o,
 		    struct listener *l, char *err, size_t errlen)
 {
@@ -389,24 +424,12 @@ static int bind_one(const struct addr_spec *a, const struct options *o,
 	peer_format(&want, shown, sizeof shown);
 	if ((fd = claim_stored(a)) >= 0)
 		return reuse_stored(fd, o, l, &want);
-	fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
 	if (fam == AF_UNIX) {
-		if (bind_unix(fd, a, o) < 0)
+		fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind_unix(fd, a, o) < 0)
 			goto fail;
-	} else {
-		if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
-			goto fail;
-		if (o->reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
-			goto fail;
-		/* Explicit either way: net.ipv6.bindv6only must not decide
-		 * whether "[::]" also serves IPv4. */
-		if (fam == AF_INET6 && set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-				 !sockaddr_is_wildcard((const struct sockaddr *)&a->ss)) < 0)
-			goto fail;
-		if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) < 0)
-			goto fail;
+	} else if ((fd = bind_tcp((const struct sockaddr *)&a->ss, a->sslen, o)) < 0) {
+		goto fail;
 	}
 	if (listen(fd, (int)o->backlog) < 0)
 		goto fail;
@@ -493,6 +516,119 @@ static int bind_host(struct server *s, const struct addr_spec *a, char *err, siz
 	}
 	freeaddrinfo(res);
 	return ai ? -1 : 0;
+}
+
+/* Whether one of our own listeners is bound where sa asks (port 0: any
+ * port), so a new image would take it over: claim_stored's rule. */
+static bool held_by_us(const struct server *s, const struct sockaddr *sa, socklen_t salen)
+{
+	struct peer want;
+
+	peer_from_sockaddr(&want, sa, salen);
+	for (int i = 0; i < s->n_lst; i++) {
+		const struct listener *l = &s->lst[i];
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		struct peer have;
+
+		memset(&ss, 0, sizeof ss);
+		if (!l->owned || l->is_conn || l->fd < 0 ||
+		    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		peer_from_sockaddr(&have, (struct sockaddr *)&ss, len);
+		if (have.family != want.family || ss.ss_family != sa->sa_family)
+			continue;
+		if (want.family == AF_UNIX ? strcmp(have.path, want.path) == 0 :
+		    memcmp(have.raw, want.raw, 16) == 0 &&
+		    (want.port == 0 || have.port == want.port))
+			return true;
+	}
+	return false;
+}
+
+/* Binds a throwaway socket where sa asks, as bind_one would, and closes
+ * it.  Unix paths are left to the new image (a bind makes the file). */
+static int probe_one(const struct server *s, const struct options *o,
+		     const struct sockaddr *sa, socklen_t salen, char *err, size_t errlen)
+{
+	struct peer want;
+	char shown[ADDR_STRLEN];
+	int fd, e;
+
+	if (sa->sa_family == AF_UNIX || held_by_us(s, sa, salen))
+		return 0;
+	fd = bind_tcp(sa, salen, o);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	peer_from_sockaddr(&want, sa, salen);
+	peer_format(&want, shown, sizeof shown);
+	snprintf(err, errlen, "cannot listen on %s: %s", shown, strerror(e));
+	errno = e;
+	return -1;
+}
+
+static int probe_any(const struct server *s, const struct options *o, uint16_t port,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				     .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_ANY) };
+
+	if (probe_one(s, o, (struct sockaddr *)&sin6, sizeof sin6, err, errlen) == 0)
+		return 0;
+	if (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL && errno != EPROTONOSUPPORT)
+		return -1;
+	return probe_one(s, o, (struct sockaddr *)&sin, sizeof sin, err, errlen);
+}
+
+/* reload.c, before the exec: would the new image get every --listen
+ * address of o?  What we listen on already it takes over; the rest is
+ * bound once here, so an address that cannot be had is found while this
+ * image still serves.  Sockets that came from a service manager or fd 0
+ * are what the new image uses, whatever --listen says: nothing to try. */
+int listen_probe(const struct server *s, const struct options *o, char *err, size_t errlen)
+{
+	static const char *const dflt[] = { "8080" };
+	const char *const *list = o->n_listen ? o->listen : dflt;
+	int n = o->n_listen ? o->n_listen : 1;
+
+	if (o->inetd)
+		return 0;
+	for (int i = 0; i < s->n_lst; i++)
+		if (!s->lst[i].owned)
+			return 0;
+	for (int i = 0; i < n; i++) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+		struct addrinfo *res = NULL;
+		struct addr_spec a;
+		char port[8];
+		int r = 0;
+
+		if (addr_parse(list[i], &a, err, errlen) < 0)
+			return -1;
+		if (a.kind == ADDR_ANY) {
+			r = probe_any(s, o, a.port, err, errlen);
+		} else if (a.kind != ADDR_HOST) {
+			r = probe_one(s, o, (struct sockaddr *)&a.ss, a.sslen, err, errlen);
+		} else {
+			snprintf(port, sizeof port, "%u", a.port);
+			r = getaddrinfo(a.host, port, &hints, &res);
+			if (r != 0) {
+				snprintf(err, errlen, "cannot resolve %s: %s", a.host, gai_strerror(r));
+				return -1;
+			}
+			for (struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
+				r = probe_one(s, o, ai->ai_addr, ai->ai_addrlen, err, errlen);
+			freeaddrinfo(res);
+		}
+		if (r < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int from_options(struct server *s, char *err, size_t errlen)

@@ -327,6 +327,8 @@ static int key_group(int key)
 		return key_of(OPT_ALLOW);
 	if (code == 'q')
 		return key_of('v');
+	if (code == 'i')	/* where the sockets come from: -i or --listen */
+		return key_of('l');
 	return key;
 }
 
@@ -359,6 +361,15 @@ bool options_key_repeatable(int key)
 	int code = longopts[key].val;
 
 	return code == 'l' || code == OPT_ALLOW || code == OPT_DENY || code == OPT_PROXY_FROM;
+}
+
+/* Keys that set one thing between them (verbose/quiet): a file that gives
+ * both has the same mistake as one that gives a key twice. */
+int options_key_group(int key)
+{
+	int code = longopts[key].val;
+
+	return code == 'q' ? key_of('v') : key;
 }
 
 bool options_key_on_cmdline(const struct options *o, int key)

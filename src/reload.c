@@ -70,7 +70,7 @@ bool reload_restored(void)
 
 /* Would the new image start?  The same checks main() makes, without
  * touching anything. */
-static int validate(char *err, size_t errlen)
+static int validate(const struct server *s, char *err, size_t errlen)
 {
 	struct options o;
 	char path[PATH_MAX];
@@ -82,6 +82,27 @@ static int validate(char *err, size_t errlen)
 	}
 	options_defaults(&o);
 	if (options_parse(&o, saved_argc, saved_argv, err, errlen) != OPT_OK) {
+		options_free(&o);
+		return -1;
+	}
+	/* The file may name another user now: one that does not exist, or
+	 * one this image (no longer root) cannot become, would stop the new
+	 * image after the exec (privs_drop's checks, made here first). */
+	if (o.user) {
+		struct privs p;
+
+		if (privs_resolve(o.user, &p, err, errlen) < 0) {
+			options_free(&o);
+			return -1;
+		}
+		if (geteuid() != 0 && (geteuid() != p.uid || getegid() != p.gid)) {
+			snprintf(err, errlen, "--user %s: acceptd runs as uid %u, not root; "
+				 "it cannot change user", o.user, (unsigned)geteuid());
+			options_free(&o);
+			return -1;
+		}
+	}
+	if (listen_probe(s, &o, err, errlen) < 0) {
 		options_free(&o);
 		return -1;
 	}
@@ -198,7 +219,7 @@ void reload_exec(struct server *s)
 	size_t nlen = 0;
 	bool sealed = false;
 
-	if (validate(err, sizeof err) < 0) {
+	if (validate(s, err, sizeof err) < 0) {
 		log_err("reload: %s; still serving with the old configuration", err);
 		notify_send("READY=1");
 		return;

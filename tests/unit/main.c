@@ -21,6 +21,7 @@ int main(void)
 	srunner_add_suite(sr, admit_suite());
 	srunner_add_suite(sr, cidr_suite());
 	srunner_add_suite(sr, confline_suite());
+	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, proxy_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

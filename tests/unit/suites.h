@@ -15,6 +15,7 @@ Suite *fdpass_suite(void);
 Suite *admit_suite(void);
 Suite *cidr_suite(void);
 Suite *confline_suite(void);
+Suite *config_suite(void);
 Suite *proxy_suite(void);
 
 #endif

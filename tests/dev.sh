@@ -19,7 +19,7 @@ cd "$top"
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config libsystemd-dev)
 TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6
-	clang libclang-rt-14-dev haproxy strace)
+	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm)
 
 need_pkgs() {
 	local missing=()
@@ -98,6 +98,7 @@ check)
 		failed=1
 	fi
 	tests/install-check.sh build/default >&2 || { echo "dev.sh: install check failed" >&2; failed=1; }
+	tests/package/deb.sh build/default/acceptd-*.tar.xz || { echo "dev.sh: package check failed" >&2; failed=1; }
 	for f in "${results[@]}"; do
 		grep -E '^(FAIL|ERROR|XPASS)' "$f" 2>/dev/null | sed "s|^|$f: |" >&2 || true
 	done

@@ -1,0 +1,196 @@
+"""inetds.py - real inetds for the tests: OpenBSD inetd (fetched and
+unpacked when not installed: it conflicts with xinetd as a package) and
+xinetd, each in the foreground with one service on 127.0.0.1:PORT, stopped
+by pid.  Used by superservers.py (the shipped contrib files) and readme.py
+(the README's examples)."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from acceptd_test import ACCEPTD, Daemon, Skip, proc_children, wait_until  # noqa: E402
+
+
+# --- fetching what is not installed -----------------------------------------
+
+def cache_dir():
+    return os.environ.get("ACCEPTD_TEST_CACHE") or os.path.join(
+        tempfile.gettempdir(), "acceptd-test-cache")
+
+
+def unpacked_debs(name, packages):
+    """The root of PACKAGES' .debs unpacked together under the cache as
+    NAME (fetched once; a parallel run's copy is as good as ours)."""
+    root = os.path.join(cache_dir(), name)
+    if os.path.isdir(root):
+        return root
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+        raise Skip("%s not installed and no apt-get/dpkg-deb to fetch it" % name)
+    os.makedirs(cache_dir(), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="fetch-", dir=cache_dir())
+    try:
+        try:
+            r = subprocess.run(["apt-get", "download"] + packages, cwd=work,
+                               capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise Skip("apt-get download %s timed out" % " ".join(packages))
+        debs = glob.glob(os.path.join(work, "*.deb"))
+        if r.returncode != 0 or len(debs) != len(packages):
+            why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+            raise Skip("apt-get download %s failed: %s" % (" ".join(packages), why))
+        for deb in debs:
+            x = subprocess.run(["dpkg-deb", "-x", deb, os.path.join(work, "root")],
+                               capture_output=True, text=True, timeout=30)
+            if x.returncode != 0:
+                raise Skip("dpkg-deb -x %s failed: %s" % (deb, x.stderr.strip()))
+        try:
+            os.rename(os.path.join(work, "root"), root)    # atomic: no half cache
+        except OSError:
+            if not os.path.isdir(root):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return root
+
+
+def missing_libs(binary):
+    if not shutil.which("ldd"):
+        return []
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    return [ln.split()[0] for ln in r.stdout.splitlines() if "not found" in ln]
+
+
+def openbsd_inetd():
+    if shutil.which("dpkg-query") and os.access("/usr/sbin/inetd", os.X_OK):
+        q = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", "openbsd-inetd"],
+                           capture_output=True, text=True)
+        if q.returncode == 0 and "ok installed" in q.stdout:
+            return "/usr/sbin/inetd"
+    binary = os.path.join(unpacked_debs("openbsd-inetd", ["openbsd-inetd"]),
+                          "usr", "sbin", "inetd")
+    missing = missing_libs(binary)
+    if missing:
+        raise Skip("the downloaded inetd needs libraries not installed: %s"
+                   % ", ".join(missing))
+    return binary
+
+
+# --- a superserver serving one shipped service -------------------------------
+
+def tcp_listening(port):
+    """True once a socket listens on 127.0.0.1:port.  Read from
+    /proc/net/tcp, not probed with a connect: a nowait service would start
+    an acceptd for the probe, and the test counts those."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        return any(ln.split()[1] == want and ln.split()[3] == "0A"
+                   for ln in f.readlines()[1:])
+
+
+def wait_listening(port, diag):
+    try:
+        wait_until(lambda: tcp_listening(port), 10, "a listener on 127.0.0.1:%d" % port)
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, diag()))
+
+
+class Superserver:
+    """An inetd or xinetd in the foreground with one service on
+    127.0.0.1:port.  exit_rx finds, in log(), its records of children
+    that ended (named groups pid and status)."""
+
+    def __init__(self, d, port, exit_rx, log):
+        self.d, self.port, self.exit_rx, self.log = d, port, exit_rx, log
+
+    def acceptds(self):
+        """The live children it started (each an acceptd)."""
+        return sorted(p for p, st in proc_children(self.d.pid) if st not in ("Z", "X"))
+
+    def exits(self):
+        """{pid: exit status} of the children it saw end."""
+        out = {}
+        for m in re.finditer(self.exit_rx, self.log()):
+            st = m.group("status")
+            out[int(m.group("pid"))] = int(st, 16) if st.startswith("0x") else int(st)
+        return out
+
+    def wait_exit(self, pid):
+        wait_until(lambda: pid in self.exits(), 10,
+                   "the superserver's record of pid %d's exit" % pid)
+        return self.exits()[pid]
+
+    def diag(self):
+        return "superserver log:\n%s" % self.log()
+
+
+def start_openbsd(top, fields):
+    inetd = openbsd_inetd()
+    conf = os.path.join(top, "inetd.conf")
+    with open(conf, "w") as f:
+        f.write("\t".join(fields) + "\n")
+    d = Daemon([conf], argv0=[inetd, "-d"])
+    s = Superserver(d, int(fields[0].rsplit(":", 1)[1]),
+                    r"\b(?P<pid>\d+) reaped, status (?P<status>0x[0-9a-f]+|\d+)", d.log)
+    wait_listening(s.port, d.log)
+    return s
+
+
+def start_xinetd(top, name, attrs, port):
+    xinetd = shutil.which("xinetd")
+    if not xinetd:
+        raise Skip("xinetd not installed")
+    svclog = os.path.join(top, "service.log")
+    body = "".join("\t%s %s %s\n" % a for a in attrs)
+    conf = os.path.join(top, "xinetd.conf")
+    with open(conf, "w") as f:
+        f.write("defaults\n{\n\tlog_type = FILE %s\n\tlog_on_success = PID HOST EXIT\n"
+                "\tlog_on_failure = HOST\n}\n\nservice %s\n{\n%s}\n" % (svclog, name, body))
+    d = Daemon([], argv0=[xinetd, "-dontfork", "-stayalive", "-f", conf,
+                          "-pidfile", os.path.join(top, "xinetd.pid"),
+                          "-filelog", os.path.join(top, "xinetd.log")])
+
+    def log():
+        text = []
+        for p in (svclog, os.path.join(top, "xinetd.log")):
+            try:
+                with open(p) as f:
+                    text.append(f.read())
+            except OSError:
+                pass
+        return "\n".join(text) + d.log()
+    s = Superserver(d, port, r"EXIT: \S+ status=(?P<status>-?\d+) pid=(?P<pid>\d+)", log)
+    wait_listening(port, log)
+    return s
+
+
+def parse_xinetd(text):
+    """[(name, [(attribute, operator, value)])] of every service block."""
+    out = []
+    for m in re.finditer(r"^service[ \t]+(\S+)[ \t]*\n\{\n(.*?)^\}", text, re.M | re.S):
+        attrs = []
+        for ln in m.group(2).splitlines():
+            a = re.match(r"\s*(\w+)\s*(\+=|-=|=)\s*(.*?)\s*$", ln)
+            if a:
+                attrs.append(a.groups())
+        out.append((m.group(1), attrs))
+    return out
+
+
+_users = {}
+
+
+def run_as(user):
+    """user if it can run the build's acceptd (the source tree may sit
+    where nobody cannot read it), else root."""
+    if user not in _users:
+        try:
+            r = subprocess.run([ACCEPTD, "-V"], user=user, capture_output=True, timeout=10)
+            _users[user] = user if r.returncode == 0 else "root"
+        except (OSError, KeyError, subprocess.SubprocessError):
+            _users[user] = "root"
+    return _users[user]

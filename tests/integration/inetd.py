@@ -11,20 +11,20 @@ before the inetd itself is.
 OpenBSD inetd conflicts with xinetd as a package, so when it is not
 installed its binary is fetched with `apt-get download` into a cache
 outside the source tree ($ACCEPTD_TEST_CACHE, else $TMPDIR/acceptd-test-cache)."""
-import glob
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
                           pid_dead, proc_stat, read_all, run, stop_pid, stop_tree,
                           talk, tmpdir, wait_port, wait_until)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+import inetds  # noqa: E402
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 ENV_SH = os.path.join(HELPERS, "src_env.sh")
@@ -292,67 +292,10 @@ def xinetd_wait_accept_loop():
 
 # --- OpenBSD inetd ----------------------------------------------------------
 
-_openbsd = {}
-
-
 def openbsd_inetd():
-    """Path of an OpenBSD inetd binary: the installed one, else one
-    unpacked from `apt-get download openbsd-inetd` into the cache."""
-    if "path" in _openbsd:
-        return _openbsd["path"]
-    if "skip" in _openbsd:
-        raise Skip(_openbsd["skip"])
-    try:
-        _openbsd["path"] = _find_openbsd_inetd()
-        return _openbsd["path"]
-    except Skip as e:
-        _openbsd["skip"] = str(e)
-        raise
-
-
-def _find_openbsd_inetd():
-    if shutil.which("dpkg-query") and os.access("/usr/sbin/inetd", os.X_OK):
-        q = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", "openbsd-inetd"],
-                           capture_output=True, text=True)
-        if q.returncode == 0 and "ok installed" in q.stdout:
-            return "/usr/sbin/inetd"
-    cache = os.environ.get("ACCEPTD_TEST_CACHE") or os.path.join(
-        tempfile.gettempdir(), "acceptd-test-cache")
-    root = os.path.join(cache, "openbsd-inetd")
-    binary = os.path.join(root, "usr", "sbin", "inetd")
-    if not os.access(binary, os.X_OK):
-        if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
-            raise Skip("openbsd-inetd not installed and no apt-get/dpkg-deb to fetch it")
-        os.makedirs(cache, exist_ok=True)
-        work = tempfile.mkdtemp(prefix="fetch-", dir=cache)
-        try:
-            try:
-                r = subprocess.run(["apt-get", "download", "openbsd-inetd"], cwd=work,
-                                   capture_output=True, text=True, timeout=45)
-            except subprocess.TimeoutExpired:
-                raise Skip("apt-get download openbsd-inetd timed out")
-            debs = glob.glob(os.path.join(work, "openbsd-inetd_*.deb"))
-            if r.returncode != 0 or not debs:
-                why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
-                raise Skip("apt-get download openbsd-inetd failed: %s" % why)
-            x = subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(work, "root")],
-                               capture_output=True, text=True, timeout=30)
-            if x.returncode != 0:
-                raise Skip("dpkg-deb -x failed: %s" % x.stderr.strip())
-            try:
-                os.rename(os.path.join(work, "root"), root)    # atomic: no half cache
-            except OSError:
-                if not os.access(binary, os.X_OK):             # not a parallel run's
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    if shutil.which("ldd"):
-        l = subprocess.run(["ldd", binary], capture_output=True, text=True)
-        missing = [ln.split()[0] for ln in l.stdout.splitlines() if "not found" in ln]
-        if missing:
-            raise Skip("the downloaded inetd needs libraries not installed: %s"
-                       % ", ".join(missing))
-    return binary
+    """Path of an OpenBSD inetd binary (helpers/inetds.py: the installed
+    one, else one unpacked from its .deb into the test cache)."""
+    return inetds.openbsd_inetd()
 
 
 def start_openbsd_inetd(top, line, probe=None):

@@ -56,6 +56,11 @@ int signals_init(sigset_t *reset_in_children)
 	 * use MSG_NOSIGNAL anyway.  Handlers get SIGPIPE back. */
 	signal(SIGPIPE, SIG_IGN);
 	sigaddset(reset_in_children, SIGPIPE);
+	/* SIGCHLD left at SIG_IGN by a parent (exec keeps it so) makes the
+	 * kernel reap our children itself: no SIGCHLD, waitpid finds nothing,
+	 * and every handler would count as running forever.  Handlers get the
+	 * default anyway (it is in reset_in_children when it was ignored). */
+	signal(SIGCHLD, SIG_DFL);
 
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)

@@ -5,10 +5,14 @@
 #                                        run acceptd in the foreground
 #   tests/dev.sh check                   install test deps if missing, then build
 #                                        and test every configuration CI tests:
-#                                        libsystemd, --without-systemd,
-#                                        ASan+UBSan, a short libFuzzer run of
-#                                        each parser (FUZZ_SECS, default 30),
-#                                        and make distcheck
+#                                        libsystemd (plus make check-long and
+#                                        the master under valgrind),
+#                                        --without-systemd, ASan+UBSan, a short
+#                                        libFuzzer run of each parser
+#                                        (FUZZ_SECS, default 30), make
+#                                        distcheck, make install's layout, and
+#                                        the .deb/.rpm packaging from the
+#                                        tarball (lintian)
 #
 # Debian 12 is the reference system; packages come from apt.  Builds go to
 # build/<variant>/ in the source tree, so reruns are incremental.
@@ -19,7 +23,7 @@ cd "$top"
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config libsystemd-dev)
 TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6
-	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm)
+	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm valgrind)
 
 need_pkgs() {
 	local missing=()
@@ -84,6 +88,10 @@ check)
 	san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g -O1"
 	build default --enable-werror
 	check_variant default || failed=1
+	echo "=== default: make check-long (minutes), then tests/valgrind.sh" >&2
+	(cd build/default && make -s check-long) || failed=1
+	results+=("build/default/test-suite-long.log")
+	tests/valgrind.sh build/default || failed=1
 	build nosystemd --enable-werror --without-systemd
 	check_variant nosystemd || failed=1
 	build asan --enable-werror CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"

@@ -477,3 +477,64 @@ def notify_until(sock, want=b"READY=1", timeout=10):
         if msg == want:
             return seen
         seen.append(msg)
+
+
+# --- what a process holds: the robustness and long tests ------------------
+
+def proc_status(pid):
+    """/proc/PID/status as {field: value text}."""
+    with open("/proc/%d/status" % pid) as f:
+        return dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+
+
+def sigset_of(status, field):
+    """The signal numbers in a SigIgn/SigBlk/SigCgt mask of proc_status."""
+    mask = int(status[field].strip(), 16)
+    return {n + 1 for n in range(64) if mask >> n & 1}
+
+
+def vm_rss_kb(pid):
+    return int(proc_status(pid)["VmRSS"].split()[0])
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def sanitized(binary=None):
+    """True when the binary was built with AddressSanitizer: its allocator
+    keeps freed memory in quarantine, so RSS says nothing about leaks."""
+    try:
+        with open(binary or ACCEPTD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def connbench_binary():
+    """connbench (../shared/bench/connbench.c next to the source tree),
+    compiled into a fresh directory; None when the source or a compiler
+    is missing - callers fall back to Python clients."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    src = os.path.join(os.path.dirname(top), "shared", "bench", "connbench.c")
+    if not os.path.exists(src) or not shutil.which("cc"):
+        return None
+    out = os.path.join(tmpdir(), "connbench")
+    r = subprocess.run(["cc", "-O2", "-pthread", "-o", out, src], capture_output=True,
+                       timeout=120)
+    return out if r.returncode == 0 else None
+
+
+def reset_client(sockaddr, family=socket.AF_INET, data=b""):
+    """Connect, optionally send data, then close with SO_LINGER 0: the
+    peer gets a RST instead of a FIN."""
+    import struct
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.settimeout(5)
+        s.connect(sockaddr)
+        if data:
+            s.sendall(data)
+    finally:
+        s.close()

@@ -538,3 +538,17 @@ def reset_client(sockaddr, family=socket.AF_INET, data=b""):
             s.sendall(data)
     finally:
         s.close()
+
+
+def traced_acceptd(pid):
+    """The child of pid (strace, valgrind...) that runs acceptd, or None:
+    by what it runs, since strace forks short-lived probes of its own
+    first."""
+    exe = os.path.realpath(ACCEPTD)
+    for kid, _ in proc_children(pid):
+        try:
+            if os.readlink("/proc/%d/exe" % kid) == exe:
+                return kid
+        except OSError:
+            pass
+    return None

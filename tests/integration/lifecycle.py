@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
+from acceptd_test import (traced_acceptd, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
                           exchange, free_port, has_ipv6, parse_addr, proc_children,
                           read_all, run, stop_pid, tmpdir, wait_counters,
                           wait_until)
@@ -56,8 +56,8 @@ def traced_env(env=None):
 def traced_pid(d):
     """The pid of acceptd run under strace (Daemon d is strace): stopping
     strace would only detach it, so a case stops this pid itself."""
-    kids = wait_until(lambda: proc_children(d.pid), 10, "acceptd under strace")
-    return kids[0][0]
+    # By what it runs: strace forks short-lived probes of its own first.
+    return wait_until(lambda: traced_acceptd(d.pid), 10, "acceptd under strace")
 
 
 def store_name(addr):

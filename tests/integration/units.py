@@ -40,7 +40,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
+from acceptd_test import (traced_acceptd, ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
                           proc_children, run, stop_tree, talk, tmpdir, wait_until)
 from svcmgr import ServiceManager  # noqa: E402
 from unitemu import (SBINDIR, SSA, SYSCONFDIR, UNITDIR, accept_no_pair,  # noqa: E402
@@ -352,18 +352,6 @@ def filter_set(name, seen=None):
     return calls
 
 
-def acceptd_child(pid):
-    """The child of pid (strace) that is acceptd: strace forks probes of
-    its own too."""
-    for kid, _ in proc_children(pid):
-        try:
-            if os.readlink("/proc/%d/exe" % kid) == os.path.realpath(ACCEPTD):
-                return kid
-        except OSError:
-            pass
-    return None
-
-
 def is_asan_build():
     with open(ACCEPTD, "rb") as f:
         return b"__asan_init" in f.read()
@@ -386,7 +374,7 @@ def syscalls_and_address_families_fit_the_sandbox():
                           argv0=[STRACE, "-f", "-qq", "-o", trace + "." + os.path.basename(c),
                                  ACCEPTD])
             addr, = d.listening()
-            pid = wait_until(lambda: acceptd_child(d.pid), 10, "acceptd under strace")
+            pid = wait_until(lambda: traced_acceptd(d.pid), 10, "acceptd under strace")
             mgr.wait("READY=1", pid=pid)
             assert exchange(addr, b"one\n") == b"one\n", d.log()
             mark = mgr.mark()

@@ -552,3 +552,30 @@ def traced_acceptd(pid):
         except OSError:
             pass
     return None
+
+
+def sock_inodes(pid):
+    """The socket inodes among pid's open fds."""
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            m = re.match(r"socket:\[(\d+)\]$", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            continue
+        if m:
+            out.add(int(m.group(1)))
+    return out
+
+
+def refused(addr):
+    """True when a connect to ADDR is refused now (nothing listens)."""
+    fam, sa = parse_addr(addr)
+    if fam != socket.AF_UNIX and sa[0] in ("0.0.0.0", "::"):
+        sa = ("127.0.0.1", sa[1])
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        try:
+            s.connect(sa)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return True
+    return False

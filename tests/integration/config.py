@@ -21,7 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from acceptd_test import (Daemon, Skip, case, connect, exchange, notify_until,  # noqa: E402
+from acceptd_test import (refused, sock_inodes, Daemon, Skip, case, connect, exchange, notify_until,  # noqa: E402
                           parse_addr, proc_children, run, run_acceptd, tmpdir,
                           wait_until)
 
@@ -108,31 +108,6 @@ def unix_listen_inode(path):
 def listen_inode(addr):
     fam, sa = parse_addr(addr)
     return unix_listen_inode(sa) if fam == socket.AF_UNIX else tcp_listen_inode(*sa)
-
-
-def sock_inodes(pid):
-    """The socket inodes among pid's open fds."""
-    out = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            m = re.match(r"socket:\[(\d+)\]$", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
-        except OSError:
-            continue
-        if m:
-            out.add(int(m.group(1)))
-    return out
-
-
-def refused(addr):
-    """True when nothing accepts on addr now."""
-    fam, sa = parse_addr(addr)
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        try:
-            s.connect(sa)
-        except (ConnectionRefusedError, FileNotFoundError):
-            return True
-    return False
 
 
 def children(d):

@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
-from acceptd_test import (traced_acceptd, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
+from acceptd_test import (refused, sock_inodes, traced_acceptd, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
                           exchange, free_port, has_ipv6, parse_addr, proc_children,
                           read_all, run, stop_pid, tmpdir, wait_counters,
                           wait_until)
@@ -73,32 +73,6 @@ def status_of(m):
     assert g, "malformed STATUS message %r" % m.text
     return dict(zip(("active", "total", "refused", "failed", "workers"),
                     map(int, g.groups())))
-
-
-def sock_inodes(pid):
-    out = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            m = re.match(r"socket:\[(\d+)\]$", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
-        except OSError:
-            continue
-        if m:
-            out.add(int(m.group(1)))
-    return out
-
-
-def refused(addr):
-    """True when a connect to ADDR is refused now (nothing listens)."""
-    fam, sa = parse_addr(addr)
-    if fam != socket.AF_UNIX and sa[0] in ("0.0.0.0", "::"):
-        sa = ("127.0.0.1", sa[1])
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        try:
-            s.connect(sa)
-        except (ConnectionRefusedError, FileNotFoundError):
-            return True
-    return False
 
 
 def from_store_line(d, addr):

@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
+from acceptd_test import (connbench_binary, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
                           exchange, notify_until, parse_addr, proc_children, run,
                           tmpdir, wait_counters, wait_until)
 
@@ -298,16 +298,6 @@ def reload_after_dropping_privileges():
     assert d.stop() == 0
 
 
-def connbench():
-    src = os.path.join(os.path.dirname(SRCDIR), "shared", "bench", "connbench.c")
-    if not os.path.exists(src) or not shutil.which("cc"):
-        return None
-    out = os.path.join(tmpdir(), "connbench")
-    r = subprocess.run(["cc", "-O2", "-pthread", "-o", out, src], capture_output=True,
-                       timeout=120)
-    return out if r.returncode == 0 else None
-
-
 class PyLoad:
     """Clients that connect, send, half-close and check the echo, in a loop."""
 
@@ -352,7 +342,7 @@ def hundred_reloads(args, secs_per_reload):
     addr, = d.listening()
     port = port_of(addr)
     pid = d.pid
-    cb = connbench()
+    cb = connbench_binary()
     n = 100
     dur = int(n * secs_per_reload) + 3
     if cb:

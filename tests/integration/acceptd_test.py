@@ -554,17 +554,21 @@ def traced_acceptd(pid):
     return None
 
 
-def sock_inodes(pid):
-    """The socket inodes among pid's open fds."""
-    out = set()
+def fd_targets(pid):
+    """{fd number: what it points at} of a process."""
+    out = {}
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
-            m = re.match(r"socket:\[(\d+)\]$", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
         except OSError:
-            continue
-        if m:
-            out.add(int(m.group(1)))
+            pass
     return out
+
+
+def sock_inodes(pid):
+    """The socket inodes among pid's open fds."""
+    return {int(m.group(1)) for m in
+            (re.match(r"socket:\[(\d+)\]$", t) for t in fd_targets(pid).values()) if m}
 
 
 def refused(addr):

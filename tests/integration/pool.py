@@ -29,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (notify_until, counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
+from acceptd_test import (fd_targets, notify_until, counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
                           free_port, parse_addr, pid_dead, proc_children, proc_stat,
                           run, run_acceptd, stop_tree, talk, tmpdir, wait_until)
 
@@ -147,16 +147,6 @@ def sig_fields(text):
         if k.strip() in ("SigBlk", "SigIgn"):
             out[k.strip()] = int(v.strip(), 16)
     assert set(out) == {"SigBlk", "SigIgn"}, text
-    return out
-
-
-def fd_links(pid):
-    out = {}
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            pass
     return out
 
 
@@ -859,7 +849,7 @@ def builtin_worker_state():
         assert ign == SIGPIPE_BIT, "worker %d ignores signals %s, want only SIGPIPE" % (
             pid, [n + 1 for n in range(64) if ign >> n & 1])
         assert proc_stat(pid)[2] == pid, "worker %d pgid %d" % (pid, proc_stat(pid)[2])
-        links = fd_links(pid)
+        links = fd_targets(pid)
         assert {0, 1, 2, 3} <= set(links), links
         assert links[0] == links[1] == "/dev/null", links
         assert links[2] == os.readlink("/proc/%d/fd/2" % d.pid), links

@@ -20,7 +20,7 @@ import sys
 
 os.environ.setdefault("ACCEPTD_CASE_TIMEOUT", "120")    # 500 handlers under ASan
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (Daemon, Skip, case, connect, counters, exchange,  # noqa: E402
+from acceptd_test import (fd_targets, Daemon, Skip, case, connect, counters, exchange,  # noqa: E402
                           fd_count, parse_addr, pid_dead, proc_children, proc_stat,
                           proc_status, read_all, reset_client, run, sigset_of, tmpdir,
                           wait_counters, wait_until)
@@ -41,17 +41,6 @@ def handler_pid(d, client, start=0):
     port = client.getsockname()[1]
     return int(d.wait_line(r"connection 127\.0\.0\.1:%d on \S+ (?:worker )?pid (\d+)$"
                            % port, start=start).group(1))
-
-
-def fd_targets(pid):
-    """{fd number: what it points at} of a process."""
-    out = {}
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            pass
-    return out
 
 
 def soft_nofile(pid):

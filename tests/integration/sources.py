@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, free_port, has_ipv6,  # noqa: E402
+from acceptd_test import (sock_inodes, ACCEPTD, Daemon, Skip, case, free_port, has_ipv6,  # noqa: E402
                           read_all, run, stop_tree, talk, tmpdir)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
@@ -70,14 +70,7 @@ def assert_no_listen_vars(env):
 
 def listening_ports(pid):
     """TCP ports of the listening sockets that process PID holds open."""
-    inodes = set()
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            m = re.match(r"socket:\[(\d+)\]$", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
-        except OSError:
-            continue
-        if m:
-            inodes.add(m.group(1))
+    inodes = {str(i) for i in sock_inodes(pid)}
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -18,25 +18,39 @@
 
 #include "core.h"
 
+/* The hash slots hold only the key and the index of the record; the
+ * records live in a dense array of cap / 2 (the most the table holds),
+ * handed out lowest-first and reused last-freed-first.  The arrays are
+ * calloc'd once at their full size, so untouched pages cost no memory:
+ * what is resident follows the most records ever held at once, not the
+ * capacity (with the records inside the slots, hashing spread them over
+ * every page, and a table sized for -c 1000 was resident in full, 1.1 MB,
+ * after a few thousand short connections). */
 struct table {
 	size_t cap;		/* power of two, at least twice the entries */
-	size_t recsize;		/* caller's record, after the slot header */
-	size_t slotsize;
+	size_t recsize;		/* caller's record, rounded up to 16 bytes */
 	size_t used;
-	unsigned char *slots;
+	size_t fresh;		/* records never handed out start here */
+	size_t nfree;		/* freed records, on the stack below */
+	struct slot_hdr *slots;
+	unsigned char *recs;
+	uint32_t *freelist;
 };
 
 struct slot_hdr {
 	unsigned char inuse;
 	unsigned char key[TABLE_KEY_MAX];
+	uint32_t rec;
 };
-
-/* Records start 16-aligned, whatever the caller stores in them. */
-#define HDR_SIZE ((sizeof(struct slot_hdr) + 15) & ~(size_t)15)
 
 static struct slot_hdr *slot_at(const struct table *t, size_t i)
 {
-	return (struct slot_hdr *)(void *)(t->slots + i * t->slotsize);
+	return &t->slots[i];
+}
+
+static void *rec_at(const struct table *t, uint32_t r)
+{
+	return t->recs + (size_t)r * t->recsize;
 }
 
 /* SipHash-2-4 under a key drawn at start: the keys are client addresses,
@@ -122,11 +136,12 @@ struct table *table_new(size_t entries, size_t recsize)
 	while (cap < entries * 2)
 		cap *= 2;
 	t->cap = cap;
-	t->recsize = recsize;
-	t->slotsize = (HDR_SIZE + recsize + 15) & ~(size_t)15;
-	t->slots = calloc(cap, t->slotsize);
-	if (!t->slots) {
-		free(t);
+	t->recsize = (recsize + 15) & ~(size_t)15;	/* records 16-aligned */
+	t->slots = calloc(cap, sizeof *t->slots);
+	t->recs = calloc(cap / 2, t->recsize);
+	t->freelist = calloc(cap / 2, sizeof *t->freelist);
+	if (!t->slots || !t->recs || !t->freelist) {
+		table_free(t);
 		return NULL;
 	}
 	return t;
@@ -134,8 +149,11 @@ struct table *table_new(size_t entries, size_t recsize)
 
 void table_free(struct table *t)
 {
-	if (t)
+	if (t) {
 		free(t->slots);
+		free(t->recs);
+		free(t->freelist);
+	}
 	free(t);
 }
 
@@ -162,7 +180,7 @@ void *table_get(struct table *t, const unsigned char *key)
 	bool found;
 	size_t i = probe(t, key, &found);
 
-	return found ? (unsigned char *)slot_at(t, i) + HDR_SIZE : NULL;
+	return found ? rec_at(t, slot_at(t, i)->rec) : NULL;
 }
 
 /* Returns the record for key, creating a zeroed one if needed; NULL only
@@ -178,10 +196,11 @@ void *table_put(struct table *t, const unsigned char *key)
 			return NULL;
 		s->inuse = 1;
 		memcpy(s->key, key, TABLE_KEY_MAX);
-		memset((unsigned char *)s + HDR_SIZE, 0, t->recsize);
+		s->rec = t->nfree ? t->freelist[--t->nfree] : (uint32_t)t->fresh++;
+		memset(rec_at(t, s->rec), 0, t->recsize);
 		t->used++;
 	}
-	return (unsigned char *)s + HDR_SIZE;
+	return rec_at(t, s->rec);
 }
 
 static void del_at(struct table *t, size_t hole)
@@ -189,6 +208,7 @@ static void del_at(struct table *t, size_t hole)
 	size_t mask = t->cap - 1;
 
 	slot_at(t, hole)->inuse = 0;
+	t->freelist[t->nfree++] = slot_at(t, hole)->rec;
 	t->used--;
 	/* Backward shift: move each later entry of the run into the hole
 	 * unless its home slot lies cyclically after the hole. */
@@ -196,7 +216,7 @@ static void del_at(struct table *t, size_t hole)
 		size_t home = hash(slot_at(t, j)->key) & mask;
 
 		if (((j - home) & mask) >= ((j - hole) & mask)) {
-			memcpy(slot_at(t, hole), slot_at(t, j), t->slotsize);
+			*slot_at(t, hole) = *slot_at(t, j);
 			slot_at(t, j)->inuse = 0;
 			hole = j;
 		}
@@ -221,8 +241,7 @@ size_t table_sweep(struct table *t, bool (*expired)(const void *rec))
 	size_t n = 0;
 
 	for (size_t i = 0; i < t->cap; i++)
-		while (slot_at(t, i)->inuse &&
-		       expired((unsigned char *)slot_at(t, i) + HDR_SIZE)) {
+		while (slot_at(t, i)->inuse && expired(rec_at(t, slot_at(t, i)->rec))) {
 			del_at(t, i);
 			n++;
 		}
@@ -239,5 +258,5 @@ void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg)
 {
 	for (size_t i = 0; i < t->cap; i++)
 		if (slot_at(t, i)->inuse)
-			fn((unsigned char *)slot_at(t, i) + HDR_SIZE, arg);
+			fn(rec_at(t, slot_at(t, i)->rec), arg);
 }

@@ -12,6 +12,7 @@
  */
 #include <acceptd.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,10 @@ int main(void)
 			strerror(errno));
 		return 1;
 	}
+	/* acceptd starts workers with every signal at its default: without
+	 * this, a client that closes before reading everything kills the
+	 * worker (and the connections it holds) at its next write. */
+	signal(SIGPIPE, SIG_IGN);
 	while ((r = acceptd_accept(w, &c, 0)) == 1) {
 		serve(&c);
 		close(c.fd);

@@ -301,6 +301,8 @@ struct privs {
 	char name[256];		/* "" for a bare uid */
 };
 int privs_resolve(const char *spec, struct privs *p, char *err, size_t errlen);
+int privs_check(const struct privs *p, const char *spec, bool reloaded, char *err,
+		size_t errlen);
 int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,
 	       size_t errlen);
 

@@ -112,7 +112,7 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
 
 /* Listeners acquired from our own fd store (FDNAME=acceptd-own-...):
  * not the manager's sockets but ours from a previous run, claimed by
- * from_options for the --listen addresses they still match. */
+ * for_each_listen for the --listen addresses they still match. */
 #define STORE_PREFIX "acceptd-own-"
 #define STORED_MAX 64
 
@@ -444,12 +444,19 @@ fail:
 	snprintf(err, errlen, "cannot listen on %s: %s", shown, strerror(e));
 	if (fd >= 0)
 		close(fd);
-	errno = e;	/* bind_any looks at it to decide on IPv4 */
+	errno = e;	/* each_any looks at it to decide on IPv4 */
 	return -1;
 }
 
-static int bind_spec_at(struct server *s, const struct addr_spec *a, char *err, size_t errlen)
+/* Each --listen address comes to one or more concrete addresses (PORT:
+ * dual-stack or IPv4; HOST: each address it resolves to); for_each_listen
+ * hands every one to fn, so binding them and, before a reload, trying
+ * them (listen_probe) walk the same list the same way. */
+typedef int (*spec_fn)(void *ctx, const struct addr_spec *a, char *err, size_t errlen);
+
+static int bind_spec_at(void *ctx, const struct addr_spec *a, char *err, size_t errlen)
 {
+	struct server *s = ctx;
 	struct listener *l = add_listener(s);
 
 	if (!l) {
@@ -464,7 +471,7 @@ static int bind_spec_at(struct server *s, const struct addr_spec *a, char *err, 
 }
 
 /* PORT alone: one dual-stack socket, or IPv4 where the host has no IPv6. */
-static int bind_any(struct server *s, uint16_t port, char *err, size_t errlen)
+static int each_any(uint16_t port, spec_fn fn, void *ctx, char *err, size_t errlen)
 {
 	struct addr_spec a = { .kind = ADDR_IPV6 };
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
@@ -474,19 +481,21 @@ static int bind_any(struct server *s, uint16_t port, char *err, size_t errlen)
 	sin6->sin6_port = htons(port);
 	sin6->sin6_addr = in6addr_any;
 	a.sslen = sizeof *sin6;
-	if (bind_spec_at(s, &a, err, errlen) == 0)
+	if (fn(ctx, &a, err, errlen) == 0)
 		return 0;
 	if (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL && errno != EPROTONOSUPPORT)
 		return -1;
 	memset(&a.ss, 0, sizeof a.ss);
+	a.kind = ADDR_IPV4;
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons(port);
 	sin->sin_addr.s_addr = htonl(INADDR_ANY);
 	a.sslen = sizeof *sin;
-	return bind_spec_at(s, &a, err, errlen);
+	return fn(ctx, &a, err, errlen);
 }
 
-static int bind_host(struct server *s, const struct addr_spec *a, char *err, size_t errlen)
+static int each_host(const struct addr_spec *a, spec_fn fn, void *ctx, char *err,
+		     size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL, *ai;
@@ -511,11 +520,36 @@ static int bind_host(struct server *s, const struct addr_spec *a, char *err, siz
 			continue;
 		memcpy(&one.ss, ai->ai_addr, ai->ai_addrlen);
 		one.sslen = ai->ai_addrlen;
-		if (bind_spec_at(s, &one, err, errlen) < 0)
+		if (fn(ctx, &one, err, errlen) < 0)
 			break;
 	}
 	freeaddrinfo(res);
 	return ai ? -1 : 0;
+}
+
+static int for_each_listen(const struct options *o, spec_fn fn, void *ctx, char *err,
+			   size_t errlen)
+{
+	static const char *const dflt[] = { "8080" };
+	const char *const *list = o->n_listen ? o->listen : dflt;
+	int n = o->n_listen ? o->n_listen : 1;
+
+	for (int i = 0; i < n; i++) {
+		struct addr_spec a;
+		int r;
+
+		if (addr_parse(list[i], &a, err, errlen) < 0)
+			return -1;	/* options.c checked it already */
+		if (a.kind == ADDR_ANY)
+			r = each_any(a.port, fn, ctx, err, errlen);
+		else if (a.kind == ADDR_HOST)
+			r = each_host(&a, fn, ctx, err, errlen);
+		else
+			r = fn(ctx, &a, err, errlen);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Whether one of our own listeners is bound where sa asks (port 0: any
@@ -546,43 +580,34 @@ static bool held_by_us(const struct server *s, const struct sockaddr *sa, sockle
 	return false;
 }
 
-/* Binds a throwaway socket where sa asks, as bind_one would, and closes
+struct probe_ctx {
+	const struct server *s;
+	const struct options *o;
+};
+
+/* Binds a throwaway socket where a asks, as bind_one would, and closes
  * it.  Unix paths are left to the new image (a bind makes the file). */
-static int probe_one(const struct server *s, const struct options *o,
-		     const struct sockaddr *sa, socklen_t salen, char *err, size_t errlen)
+static int probe_one(void *ctx, const struct addr_spec *a, char *err, size_t errlen)
 {
+	const struct probe_ctx *p = ctx;
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
 	struct peer want;
 	char shown[ADDR_STRLEN];
 	int fd, e;
 
-	if (sa->sa_family == AF_UNIX || held_by_us(s, sa, salen))
+	if (sa->sa_family == AF_UNIX || held_by_us(p->s, sa, a->sslen))
 		return 0;
-	fd = bind_tcp(sa, salen, o);
+	fd = bind_tcp(sa, a->sslen, p->o);
 	if (fd >= 0) {
 		close(fd);
 		return 0;
 	}
 	e = errno;
-	peer_from_sockaddr(&want, sa, salen);
+	peer_from_sockaddr(&want, sa, a->sslen);
 	peer_format(&want, shown, sizeof shown);
 	snprintf(err, errlen, "cannot listen on %s: %s", shown, strerror(e));
-	errno = e;
+	errno = e;	/* each_any looks at it to decide on IPv4 */
 	return -1;
-}
-
-static int probe_any(const struct server *s, const struct options *o, uint16_t port,
-		     char *err, size_t errlen)
-{
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-				     .sin6_addr = IN6ADDR_ANY_INIT };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = htonl(INADDR_ANY) };
-
-	if (probe_one(s, o, (struct sockaddr *)&sin6, sizeof sin6, err, errlen) == 0)
-		return 0;
-	if (errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL && errno != EPROTONOSUPPORT)
-		return -1;
-	return probe_one(s, o, (struct sockaddr *)&sin, sizeof sin, err, errlen);
 }
 
 /* reload.c, before the exec: would the new image get every --listen
@@ -592,67 +617,14 @@ static int probe_any(const struct server *s, const struct options *o, uint16_t p
  * are what the new image uses, whatever --listen says: nothing to try. */
 int listen_probe(const struct server *s, const struct options *o, char *err, size_t errlen)
 {
-	static const char *const dflt[] = { "8080" };
-	const char *const *list = o->n_listen ? o->listen : dflt;
-	int n = o->n_listen ? o->n_listen : 1;
+	struct probe_ctx p = { .s = s, .o = o };
 
 	if (o->inetd)
 		return 0;
 	for (int i = 0; i < s->n_lst; i++)
 		if (!s->lst[i].owned)
 			return 0;
-	for (int i = 0; i < n; i++) {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-		struct addrinfo *res = NULL;
-		struct addr_spec a;
-		char port[8];
-		int r = 0;
-
-		if (addr_parse(list[i], &a, err, errlen) < 0)
-			return -1;
-		if (a.kind == ADDR_ANY) {
-			r = probe_any(s, o, a.port, err, errlen);
-		} else if (a.kind != ADDR_HOST) {
-			r = probe_one(s, o, (struct sockaddr *)&a.ss, a.sslen, err, errlen);
-		} else {
-			snprintf(port, sizeof port, "%u", a.port);
-			r = getaddrinfo(a.host, port, &hints, &res);
-			if (r != 0) {
-				snprintf(err, errlen, "cannot resolve %s: %s", a.host, gai_strerror(r));
-				return -1;
-			}
-			for (struct addrinfo *ai = res; ai && r == 0; ai = ai->ai_next)
-				r = probe_one(s, o, ai->ai_addr, ai->ai_addrlen, err, errlen);
-			freeaddrinfo(res);
-		}
-		if (r < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int from_options(struct server *s, char *err, size_t errlen)
-{
-	static const char *const dflt[] = { "8080" };
-	const char *const *list = s->opt->n_listen ? s->opt->listen : dflt;
-	int n = s->opt->n_listen ? s->opt->n_listen : 1;
-
-	for (int i = 0; i < n; i++) {
-		struct addr_spec a;
-		int r;
-
-		if (addr_parse(list[i], &a, err, errlen) < 0)
-			return -1;	/* options.c checked it already */
-		if (a.kind == ADDR_ANY)
-			r = bind_any(s, a.port, err, errlen);
-		else if (a.kind == ADDR_HOST)
-			r = bind_host(s, &a, err, errlen);
-		else
-			r = bind_spec_at(s, &a, err, errlen);
-		if (r < 0)
-			return -1;
-	}
-	return 0;
+	return for_each_listen(o, probe_one, &p, err, errlen);
 }
 
 /* fds 0-2 must be open before acceptd creates any fd of its own, or a
@@ -676,7 +648,7 @@ int listen_acquire(struct server *s, char *err, size_t errlen)
 	if (r == 0)
 		r = from_fd0(s, err, errlen);
 	if (r == 0)
-		r = from_options(s, err, errlen);
+		r = for_each_listen(s->opt, bind_spec_at, s, err, errlen);
 	release_stored();
 	if (r == 0)
 		store_owned(s);

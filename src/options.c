@@ -319,7 +319,9 @@ static int key_of(int code)
 	return -1;
 }
 
-static int key_group(int key)
+/* The option a key is one setting with (or itself).  config.c also takes
+ * a second key of a group in one file as the mistake a key given twice is. */
+int options_key_group(int key)
 {
 	int code = key >= 0 ? longopts[key].val : 0;
 
@@ -334,7 +336,7 @@ static int key_group(int key)
 
 static void mark_cmdline(struct options *o, int code)
 {
-	int g = key_group(key_of(code));
+	int g = options_key_group(key_of(code));
 
 	if (g >= 0)
 		o->cmdline_keys |= 1ULL << g;
@@ -363,18 +365,9 @@ bool options_key_repeatable(int key)
 	return code == 'l' || code == OPT_ALLOW || code == OPT_DENY || code == OPT_PROXY_FROM;
 }
 
-/* Keys that set one thing between them (verbose/quiet): a file that gives
- * both has the same mistake as one that gives a key twice. */
-int options_key_group(int key)
-{
-	int code = longopts[key].val;
-
-	return code == 'q' ? key_of('v') : key;
-}
-
 bool options_key_on_cmdline(const struct options *o, int key)
 {
-	return (o->cmdline_keys >> key_group(key)) & 1;
+	return (o->cmdline_keys >> options_key_group(key)) & 1;
 }
 
 bool options_handler_on_cmdline(const struct options *o)

@@ -127,6 +127,19 @@ static int set_groups(const struct privs *p)
 	return setgroups((size_t)k, keep);
 }
 
+/* Whether privs_drop can get there from here: as root, or - reloaded,
+ * executed by an image that dropped already - being that user and group.
+ * reload.c asks before it executes, so a new image never fails on it. */
+int privs_check(const struct privs *p, const char *spec, bool reloaded, char *err,
+		size_t errlen)
+{
+	if (geteuid() == 0 || (reloaded && geteuid() == p->uid && getegid() == p->gid))
+		return 0;
+	snprintf(err, errlen, "--user %s: acceptd runs as uid %u, not root; "
+		 "it cannot change user", spec, (unsigned)geteuid());
+	return -1;
+}
+
 /* reloaded: this image was executed by one that dropped already; it only
  * proves the drop again. */
 int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,
@@ -137,13 +150,10 @@ int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err
 
 	if (!p->wanted)
 		return 0;
-	if (reloaded && geteuid() == p->uid && p->uid != 0)
-		goto verify;
-	if (geteuid() != 0) {
-		snprintf(err, errlen, "--user %s: acceptd runs as uid %u, not root; "
-			 "it cannot change user", spec, (unsigned)geteuid());
+	if (privs_check(p, spec, reloaded, err, errlen) < 0)
 		return -1;
-	}
+	if (geteuid() != 0)
+		goto verify;	/* reloaded, and that user already */
 	if (set_groups(p) < 0) {
 		snprintf(err, errlen, "--user %s: setting groups: %s", spec, strerror(errno));
 		return -1;

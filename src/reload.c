@@ -73,6 +73,7 @@ bool reload_restored(void)
 static int validate(const struct server *s, char *err, size_t errlen)
 {
 	struct options o;
+	struct privs p;
 	char path[PATH_MAX];
 
 	if (!exe[0] || access(exe, X_OK) < 0) {
@@ -81,38 +82,25 @@ static int validate(const struct server *s, char *err, size_t errlen)
 		return -1;
 	}
 	options_defaults(&o);
-	if (options_parse(&o, saved_argc, saved_argv, err, errlen) != OPT_OK) {
-		options_free(&o);
-		return -1;
-	}
+	if (options_parse(&o, saved_argc, saved_argv, err, errlen) != OPT_OK)
+		goto fail;
 	/* The file may name another user now: one that does not exist, or
 	 * one this image (no longer root) cannot become, would stop the new
 	 * image after the exec (privs_drop's checks, made here first). */
-	if (o.user) {
-		struct privs p;
-
-		if (privs_resolve(o.user, &p, err, errlen) < 0) {
-			options_free(&o);
-			return -1;
-		}
-		if (geteuid() != 0 && (geteuid() != p.uid || getegid() != p.gid)) {
-			snprintf(err, errlen, "--user %s: acceptd runs as uid %u, not root; "
-				 "it cannot change user", o.user, (unsigned)geteuid());
-			options_free(&o);
-			return -1;
-		}
-	}
-	if (listen_probe(s, &o, err, errlen) < 0) {
-		options_free(&o);
-		return -1;
-	}
+	if (o.user && (privs_resolve(o.user, &p, err, errlen) < 0 ||
+		       privs_check(&p, o.user, true, err, errlen) < 0))
+		goto fail;
+	if (listen_probe(s, &o, err, errlen) < 0)
+		goto fail;
 	if (o.program && spawn_resolve(o.program[0], path, sizeof path) < 0) {
 		snprintf(err, errlen, "PROGRAM '%s': not found or not executable", o.program[0]);
-		options_free(&o);
-		return -1;
+		goto fail;
 	}
 	options_free(&o);
 	return 0;
+fail:
+	options_free(&o);
+	return -1;
 }
 
 /* Connections the old image holds half handled must be done first. */

@@ -692,6 +692,7 @@ static const struct row errors[] = {
 	{ "fd-passing = yes\n", { NULL }, "~--fd-passing needs a PROGRAM" },
 	{ "proxy-from = 10.0.0.1\n", { NULL }, "~--proxy-from '10.0.0.1/32': needs --proxy-protocol" },
 	{ "inetd = yes\nlisten = 80\n", { NULL }, "~--inetd and --listen exclude each other" },
+	{ "listen = 80\ninetd = yes\n", { NULL }, "!@:2: inetd: excludes listen (line 1)" },
 
 	{ "builtin = time\n", { "--fd-passing", NULL }, "~--fd-passing needs a PROGRAM" },
 };

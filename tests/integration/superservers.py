@@ -31,7 +31,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +38,7 @@ from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # n
                           pid_dead, proc_stat, read_all, run, stop_pid,
                           stop_tree, talk, tmpdir, wait_port, wait_until)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from inetds import (cache_dir, parse_xinetd, run_as, start_openbsd,  # noqa: E402
+from inetds import (cached_dir, parse_xinetd, run_as, start_openbsd,  # noqa: E402
                     start_xinetd, unpacked_debs)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -331,26 +330,16 @@ def openrc_script_parses_and_its_command_serves():
 def openrc_root():
     """The unpacked openrc, librc1 and libeinfo1, in the merged-/usr layout
     of the host (so one overlay on /usr places all of it)."""
-    root = os.path.join(cache_dir(), "openrc-usr")
-    if os.path.isdir(root):
-        return root
     raw = unpacked_debs("openrc", ["openrc", "librc1", "libeinfo1"])
-    work = tempfile.mkdtemp(prefix="merge-", dir=cache_dir())
-    try:
-        usr = os.path.join(work, "root", "usr")
+
+    def merge(root):
+        usr = os.path.join(root, "usr")
         shutil.copytree(os.path.join(raw, "usr"), usr, symlinks=True)
         for d in ("lib", "sbin", "bin"):
             if os.path.isdir(os.path.join(raw, d)):
                 shutil.copytree(os.path.join(raw, d), os.path.join(usr, d), symlinks=True,
                                 dirs_exist_ok=True)
-        try:
-            os.rename(os.path.join(work, "root"), root)
-        except OSError:
-            if not os.path.isdir(root):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return root
+    return cached_dir("openrc-usr", merge)
 
 
 class OpenRC:

@@ -23,17 +23,34 @@ def cache_dir():
         tempfile.gettempdir(), "acceptd-test-cache")
 
 
-def unpacked_debs(name, packages):
-    """The root of PACKAGES' .debs unpacked together under the cache as
-    NAME (fetched once; a parallel run's copy is as good as ours)."""
+def cached_dir(name, make):
+    """The cache's directory NAME, made once by make(root) in a scratch
+    directory and renamed into place whole (atomic: never half made; a
+    parallel run's copy is as good as ours)."""
     root = os.path.join(cache_dir(), name)
     if os.path.isdir(root):
         return root
-    if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
-        raise Skip("%s not installed and no apt-get/dpkg-deb to fetch it" % name)
     os.makedirs(cache_dir(), exist_ok=True)
-    work = tempfile.mkdtemp(prefix="fetch-", dir=cache_dir())
+    work = tempfile.mkdtemp(prefix="make-", dir=cache_dir())
     try:
+        make(os.path.join(work, "root"))
+        try:
+            os.rename(os.path.join(work, "root"), root)
+        except OSError:
+            if not os.path.isdir(root):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return root
+
+
+def unpacked_debs(name, packages):
+    """The root of PACKAGES' .debs unpacked together under the cache as
+    NAME (fetched once)."""
+    def fetch(root):
+        if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+            raise Skip("%s not installed and no apt-get/dpkg-deb to fetch it" % name)
+        work = os.path.dirname(root)
         try:
             r = subprocess.run(["apt-get", "download"] + packages, cwd=work,
                                capture_output=True, text=True, timeout=60)
@@ -44,18 +61,11 @@ def unpacked_debs(name, packages):
             why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
             raise Skip("apt-get download %s failed: %s" % (" ".join(packages), why))
         for deb in debs:
-            x = subprocess.run(["dpkg-deb", "-x", deb, os.path.join(work, "root")],
+            x = subprocess.run(["dpkg-deb", "-x", deb, root],
                                capture_output=True, text=True, timeout=30)
             if x.returncode != 0:
                 raise Skip("dpkg-deb -x %s failed: %s" % (deb, x.stderr.strip()))
-        try:
-            os.rename(os.path.join(work, "root"), root)    # atomic: no half cache
-        except OSError:
-            if not os.path.isdir(root):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return root
+    return cached_dir(name, fetch)
 
 
 def missing_libs(binary):

@@ -293,7 +293,9 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
 	case 'h': options_usage(); return OPT_EXIT_OK;
-	case 'V': printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION); return OPT_EXIT_OK;
+	case 'V':
+		printf("%s %s\nsd-daemon: %s\n", PACKAGE_NAME, PACKAGE_VERSION, SD_DAEMON_IMPL);
+		return OPT_EXIT_OK;
 	case ':':
 		snprintf(err, errlen, "%s: missing value", optname);
 		return OPT_USAGE;

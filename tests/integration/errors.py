@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, case, exchange, run,  # noqa: E402
+from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, run,  # noqa: E402
                           run_acceptd, tmpdir, write_script)
 
 
@@ -247,8 +247,28 @@ def version_exits_0():
     for opt in ("-V", "--version"):
         rc, out, err = run_acceptd([opt])
         assert rc == 0, (opt, rc, err)
-        assert re.fullmatch(r"acceptd \d+\.\d+(\.\d+)?\S*\n", out), out
+        assert re.fullmatch(r"acceptd \d+\.\d+(\.\d+)?\S*\nsd-daemon: (libsystemd|built-in)\n",
+                            out), out
         assert err == [], err
+
+
+@case
+def sd_daemon_implementation_is_the_configured_one():
+    # The libsystemd build must really use libsystemd, and the
+    # --without-systemd build the in-tree code: configure could otherwise
+    # fall back without a word and one variant would test the other's code.
+    want = {"yes": "libsystemd", "no": "built-in"}.get(os.environ.get("ACCEPTD_HAVE_LIBSYSTEMD"))
+    if want is None:
+        raise Skip("ACCEPTD_HAVE_LIBSYSTEMD not set (run through make check)")
+    rc, out, _ = run_acceptd(["--version"])
+    assert rc == 0 and out.splitlines()[1] == "sd-daemon: " + want, out
+    # What is mapped into a running acceptd, not what it says of itself.
+    d = Daemon(["-l", "127.0.0.1:0", "--builtin", "echo"])
+    d.listening()
+    with open("/proc/%d/maps" % d.pid) as f:
+        mapped = "libsystemd.so" in f.read()
+    assert mapped == (want == "libsystemd"), (want, mapped)
+    assert d.stop() == 0
 
 
 run()

@@ -17,8 +17,9 @@ build's binary, in which case root runs it.  The OpenRC script runs
 unchanged; its conf.d file is the shipped one with test settings appended.
 
 Neither OpenBSD inetd (it conflicts with xinetd as a package) nor OpenRC
-(it wants to be the init system) is installed: their .debs are fetched
-with `apt-get download` and unpacked into a cache outside the source tree
+(it wants to be the init system) is installed: tests/fetch-debs.sh fetches
+their .debs before the tests (tests/dev.sh check runs it; no test touches
+the network), and they are unpacked into a cache outside the source tree
 ($ACCEPTD_TEST_CACHE, else $TMPDIR/acceptd-test-cache).  openrc-run has its
 paths compiled in (/lib/rc, /run/openrc), so it runs in a private mount
 namespace where an overlay puts the unpacked files (and the build's
@@ -339,7 +340,7 @@ def openrc_root():
             if os.path.isdir(os.path.join(raw, d)):
                 shutil.copytree(os.path.join(raw, d), os.path.join(usr, d), symlinks=True,
                                 dirs_exist_ok=True)
-    return cached_dir("openrc-usr", merge)
+    return cached_dir(os.path.basename(raw) + "-usr", merge)
 
 
 class OpenRC:
@@ -372,7 +373,9 @@ class OpenRC:
         try:
             self.holder.wait_line("namespace ready")
         except AssertionError:
-            raise Skip("cannot set up the mount namespace: %s" % self.holder.log())
+            # A failure, not a skip: root can always make one here, so
+            # this is a broken test environment or a broken setup line.
+            raise AssertionError("cannot set up the mount namespace: %s" % self.holder.log())
         self.initd = os.path.join(top, "init.d")
         os.mkdir(self.initd)
         shutil.copy(OPENRC_SCRIPT, os.path.join(self.initd, "acceptd"))

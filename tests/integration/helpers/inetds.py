@@ -1,5 +1,6 @@
-"""inetds.py - real inetds for the tests: OpenBSD inetd (fetched and
-unpacked when not installed: it conflicts with xinetd as a package) and
+"""inetds.py - real inetds for the tests: OpenBSD inetd (unpacked from the
+.deb that tests/fetch-debs.sh fetched when it is not installed: it
+conflicts with xinetd as a package) and
 xinetd, each in the foreground with one service on 127.0.0.1:PORT, stopped
 by pid.  Used by superservers.py (the shipped contrib files) and readme.py
 (the README's examples)."""
@@ -44,28 +45,32 @@ def cached_dir(name, make):
     return root
 
 
+def debs_dir():
+    """Where tests/fetch-debs.sh put the .debs the tests unpack (dev.sh
+    fetches them before any test starts: no test touches the network)."""
+    return os.environ.get("ACCEPTD_TEST_DEBS") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "build", "debs")
+
+
 def unpacked_debs(name, packages):
-    """The root of PACKAGES' .debs unpacked together under the cache as
-    NAME (fetched once)."""
-    def fetch(root):
-        if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
-            raise Skip("%s not installed and no apt-get/dpkg-deb to fetch it" % name)
-        work = os.path.dirname(root)
-        try:
-            r = subprocess.run(["apt-get", "download"] + packages, cwd=work,
-                               capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            raise Skip("apt-get download %s timed out" % " ".join(packages))
-        debs = glob.glob(os.path.join(work, "*.deb"))
-        if r.returncode != 0 or len(debs) != len(packages):
-            why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
-            raise Skip("apt-get download %s failed: %s" % (" ".join(packages), why))
+    """The root of PACKAGES' .debs (from debs_dir(), never downloaded
+    here) unpacked together under the cache as NAME plus their versions."""
+    debs = []
+    for p in packages:
+        found = sorted(glob.glob(os.path.join(debs_dir(), p + "_*.deb")))
+        if not found:
+            raise Skip("%s.deb is not in %s: tests/fetch-debs.sh fetches it (tests/dev.sh"
+                       " check does, before the tests)" % (p, debs_dir()))
+        debs.append(found[-1])
+    key = "-".join([name] + [os.path.basename(d)[:-4].split("_", 1)[1] for d in debs])
+
+    def unpack(root):
         for deb in debs:
             x = subprocess.run(["dpkg-deb", "-x", deb, root],
                                capture_output=True, text=True, timeout=30)
             if x.returncode != 0:
-                raise Skip("dpkg-deb -x %s failed: %s" % (deb, x.stderr.strip()))
-    return cached_dir(name, fetch)
+                raise AssertionError("dpkg-deb -x %s failed: %s" % (deb, x.stderr.strip()))
+    return cached_dir(key, unpack)
 
 
 def missing_libs(binary):

@@ -3,7 +3,8 @@
 #
 #   tests/dev.sh run [ACCEPTD ARGS...]   install build deps if missing, build,
 #                                        run acceptd in the foreground
-#   tests/dev.sh check                   install test deps if missing, then build
+#   tests/dev.sh check                   install test deps if missing and fetch
+#                                        the .debs some tests unpack, then build
 #                                        and test every configuration CI tests:
 #                                        libsystemd (plus make check-long and
 #                                        the master under valgrind),
@@ -14,8 +15,17 @@
 #                                        the .deb/.rpm packaging from the
 #                                        tarball (lintian)
 #
-# Debian 12 is the reference system; packages come from apt.  Builds go to
-# build/<variant>/ in the source tree, so reruns are incremental.
+# Debian 12 is the reference system; packages come from apt, and nothing
+# is downloaded once the tests start.  Builds go to build/<variant>/ in the
+# source tree, so reruns are incremental.
+#
+# check's last line, on stdout, is "N passed, N failed, N skipped" over
+# every stage: each test case of each variant, check-long and valgrind,
+# one per fuzz target, and one each for distcheck, the install check and
+# the package check (plus one for any build or stage that failed outside
+# its counts).  The exit status is 1 exactly when N failed is above 0.
+# Skipped cases are listed by name just above it.  Under CI=true a skip
+# not listed in tests/skips-allowed is a failure (acceptd_test.py).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,31 +54,94 @@ bootstrap() {
 		autoreconf -fi >/dev/null
 }
 
-# build VARIANT [configure args...]: configure once, then make.
+# build VARIANT [configure args...]: configure once, then make.  A build
+# directory configured with other arguments (by hand, or by an older
+# dev.sh) is configured afresh: reusing it would test other flags than
+# the ones this script names.
 build() {
 	local v=$1; shift
+	local want="$*" had=
+	[ -f "build/$v/.dev-configure-args" ] && had=$(cat "build/$v/.dev-configure-args")
+	if [ -f "build/$v/Makefile" ] && { [ ! -f "build/$v/.dev-configure-args" ] || [ "$had" != "$want" ]; }; then
+		echo "dev.sh: build/$v was configured with other arguments (${had:-unknown}); configuring it afresh" >&2
+		rm -rf "build/$v"
+	fi
 	mkdir -p "build/$v"
-	(cd "build/$v" && { [ -f Makefile ] || "$top/configure" -q "$@"; } && make -j"$(nproc)" -s)
+	(cd "build/$v" && { [ -f Makefile ] || "$top/configure" -q "$@"; } &&
+		printf '%s' "$want" >.dev-configure-args && make -j"$(nproc)" -s)
 }
 
-# Runs `make check` in build/VARIANT; keeps going so every variant reports.
-check_variant() {
-	local v=$1 rc=0
-	echo "=== $v: make check" >&2
-	(cd "build/$v" && make -s check) || rc=$?
-	results+=("build/$v/test-suite.log")
-	return $rc
+# --- check: every stage counted -------------------------------------------
+# Each stage adds to passed/failed/skipped; the last line sums them all and
+# the exit status agrees with it.  A stage whose command fails without a
+# failure in its counts (a compile error before make check ran a test, a
+# script that died) counts as one failure of its own.
+
+passed=0 failed=0 skipped=0
+failures=() skips=()
+
+# tally NAME RC PASS FAIL SKIP
+tally() {
+	local name=$1 rc=$2 p=$3 f=$4 sk=$5
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + sk))
+	((f == 0)) || failures+=("$name ($f)")
+	echo "dev.sh: $name: $p passed, $f failed, $sk skipped" >&2
 }
 
-count() {
-	# automake's test-suite.log headers: "# PASS:  N" etc.
-	local what=$1 n=0 f v
-	for f in "${results[@]}"; do
-		[ -f "$f" ] || continue
-		v=$(sed -n "s/^# $what: *\([0-9]*\).*/\1/p" "$f" | head -n1)
-		n=$((n + ${v:-0}))
+# stage NAME CMD...: a stage that is one result, or that ends its output
+# with a line "... N passed, N failed[, N skipped]" (valgrind.sh, fuzz).
+stage() {
+	local name=$1 rc=0 log counts p f sk=0
+	shift
+	log=$(mktemp)
+	echo "=== $name" >&2
+	set +e
+	"$@" 2>&1 | tee "$log" >&2
+	rc=${PIPESTATUS[0]}
+	set -e
+	counts=$(grep -Eo '[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?' "$log" | tail -n 1) || true
+	rm -f "$log"
+	if [ -n "$counts" ]; then
+		p=$(sed 's/ passed.*//' <<<"$counts")
+		f=$(sed 's/.* passed, \([0-9]*\) failed.*/\1/' <<<"$counts")
+		[[ $counts == *skipped ]] && sk=$(sed 's/.* failed, \([0-9]*\) skipped/\1/' <<<"$counts")
+	elif [ "$rc" = 0 ]; then
+		p=1 f=0
+	else
+		p=0 f=1
+	fi
+	tally "$name" "$rc" "$p" "$f" "$sk"
+}
+
+# suite NAME BUILD LOG [make args...]: `make check` (or check-long) in a
+# build dir, counted from its test-suite log, which is removed first so an
+# old one is never counted again.  Skipped cases are listed by name from
+# the .trs files this run wrote.
+suite() {
+	local name=$1 b=$2 log=$2/$3 rc=0 stamp n what
+	shift 3
+	local -A c=()
+	rm -f "$log"
+	stamp=$(mktemp)
+	echo "=== $name: make $*" >&2
+	(cd "$b" && make -s "$@") >&2 || rc=$?
+	for what in PASS FAIL ERROR XPASS XFAIL SKIP; do
+		n=$(sed -n "s/^# $what: *\([0-9]*\).*/\1/p" "$log" 2>/dev/null | head -n1) || true
+		c[$what]=${n:-0}
 	done
-	echo "$n"
+	if [ ! -f "$log" ]; then
+		echo "dev.sh: $name: no $log: make stopped before running the tests" >&2
+	fi
+	grep -E '^(FAIL|ERROR|XPASS)' "$log" 2>/dev/null | sed "s|^|$name: |" >&2 || true
+	while IFS= read -r line; do
+		skips+=("$name: $line")
+	done < <(find "$b" -name '*.trs' -newer "$stamp" -exec grep -H '^:test-result: SKIP' {} + 2>/dev/null |
+		sed "s|^$b/||; s|\.trs:[^ ]* SKIP [0-9]* - |: |" | sort)
+	rm -f "$stamp"
+	tally "$name" "$rc" "$((c[PASS] + c[XFAIL]))" "$((c[FAIL] + c[ERROR] + c[XPASS]))" "${c[SKIP]}"
 }
 
 cmd=${1:-}
@@ -77,44 +150,42 @@ case "$cmd" in
 run)
 	need_pkgs "${BUILD_PKGS[@]}"
 	bootstrap
-	build default
+	build default --enable-werror --with-systemd	# as check builds it: one build dir
 	exec build/default/src/acceptd "$@"
 	;;
 check)
 	need_pkgs "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+	# Everything a test needs is here before the first test starts: no
+	# test touches the network.
+	export ACCEPTD_TEST_DEBS="$top/build/debs"
+	tests/fetch-debs.sh "$ACCEPTD_TEST_DEBS"
 	bootstrap
-	results=()
-	failed=0
 	san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g -O1"
-	build default --enable-werror
-	check_variant default || failed=1
-	echo "=== default: make check-long (minutes), then tests/valgrind.sh" >&2
-	(cd build/default && make -s check-long) || failed=1
-	results+=("build/default/test-suite-long.log")
-	tests/valgrind.sh build/default || failed=1
-	build nosystemd --enable-werror --without-systemd
-	check_variant nosystemd || failed=1
-	build asan --enable-werror CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
+	# --with-systemd: fail rather than fall back to the in-tree code, so
+	# that this variant really tests libsystemd (errors.py checks it too).
+	stage "default: build" build default --enable-werror --with-systemd
+	suite default build/default test-suite.log check
+	suite "default: check-long" build/default test-suite-long.log check-long
+	stage "default: valgrind" tests/valgrind.sh build/default
+	stage "nosystemd: build" build nosystemd --enable-werror --without-systemd
+	suite nosystemd build/nosystemd test-suite.log check
+	stage "asan: build" build asan --enable-werror --with-systemd CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		check_variant asan || failed=1
-	echo "=== fuzz: ${FUZZ_SECS:-30} s per target" >&2
-	fuzz_failed=0
-	FUZZ_BUILD="$top/build/fuzz" tests/fuzz/run.sh "${FUZZ_SECS:-30}" >&2 || fuzz_failed=1
-	echo "=== default: make distcheck" >&2
-	if ! (cd build/default && make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null); then
-		echo "dev.sh: make distcheck failed" >&2
-		failed=1
-	fi
-	tests/install-check.sh build/default >&2 || { echo "dev.sh: install check failed" >&2; failed=1; }
-	tests/package/deb.sh build/default/acceptd-*.tar.xz || { echo "dev.sh: package check failed" >&2; failed=1; }
-	for f in "${results[@]}"; do
-		grep -E '^(FAIL|ERROR|XPASS)' "$f" 2>/dev/null | sed "s|^|$f: |" >&2 || true
+		suite asan build/asan test-suite.log check
+	FUZZ_BUILD="$top/build/fuzz" stage "fuzz (${FUZZ_SECS:-30} s a target)" tests/fuzz/run.sh "${FUZZ_SECS:-30}"
+	# A tarball left by an earlier run must not stand in for this one's.
+	rm -f build/default/acceptd-*.tar.xz
+	stage "default: make distcheck" make -C build/default -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
+	stage "install check" tests/install-check.sh build/default
+	stage "package check" tests/package/deb.sh build/default/acceptd-*.tar.xz
+	for sk in "${skips[@]}"; do
+		echo "dev.sh: skipped: $sk" >&2
 	done
-	p=$(count PASS) fl=$(($(count FAIL) + $(count ERROR) + $(count XPASS) + fuzz_failed))
-	sk=$(count SKIP)
-	echo "dev.sh: ${#results[@]} configurations: $p passed, $fl failed, $sk skipped" >&2
-	echo "$p passed, $fl failed, $sk skipped"
-	exit $((failed || fl > 0))
+	for fl in "${failures[@]}"; do
+		echo "dev.sh: FAILED: $fl" >&2
+	done
+	echo "$passed passed, $failed failed, $skipped skipped"
+	exit $((failed > 0))
 	;;
 *)
 	echo "usage: tests/dev.sh run [ACCEPTD ARGS...] | tests/dev.sh check" >&2

@@ -87,7 +87,10 @@ subset=(
 )
 
 have_libsystemd=$(sed -n 's/^have_libsystemd = //p' "$build/Makefile")
-failed=0
+# Counted for the closing line: cases passed, cases failed (plus one for
+# each file that did not run what it was asked, and one for each master
+# memcheck complains about), cases skipped.
+failed=0 n_pass=0 n_fail=0 n_skip=0
 for entry in "${subset[@]}"; do
 	file=${entry%% *} cases=${entry#* }
 	t0=$(date +%s)
@@ -102,12 +105,16 @@ for entry in "${subset[@]}"; do
 	skipped=$(grep -c '^ok .*# SKIP' "$out/${file%.py}.tap" || true)
 	bad=$(grep -c '^not ok ' "$out/${file%.py}.tap" || true)
 	echo "valgrind.sh: $file: $ran ok ($skipped skipped), $bad failed, $(($(date +%s) - t0)) s" >&2
+	n_pass=$((n_pass + ran - skipped)) n_fail=$((n_fail + bad)) n_skip=$((n_skip + skipped))
 	grep '# SKIP' "$out/${file%.py}.tap" | sed 's/^/    /' >&2 || true
 	# A renamed case would silently drop out of ACCEPTD_CASES' selection.
 	want=$(($(tr -cd , <<<"$cases" | wc -c) + 1))
 	if ! grep -qx "1\.\.$want" "$out/${file%.py}.tap"; then
 		echo "valgrind.sh: $file: not the $want cases asked for (renamed?): $cases" >&2
-		failed=1
+		failed=1 n_fail=$((n_fail + 1))
+	elif [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+		echo "valgrind.sh: $file: exit $rc" >&2
+		failed=1 n_fail=$((n_fail + 1))
 	fi
 	if [ "$rc" != 0 ] || [ "$bad" != 0 ] || ! grep -q '^1\.\.' "$out/${file%.py}.tap"; then
 		sed -n '/^not ok /,/^ok /p' "$out/${file%.py}.tap" | head -60 >&2
@@ -127,17 +134,19 @@ for log in "$out"/vg.*.log; do
 	if grep -Eq "^==[0-9]+== .*$errors_rx" "$log"; then
 		echo "valgrind.sh: memcheck reports errors in $log:" >&2
 		cat "$log" >&2
-		failed=1
+		failed=1 n_fail=$((n_fail + 1))
 	elif ! grep -q 'ERROR SUMMARY: 0 errors' "$log"; then
 		# Killed (SIGKILL) before memcheck could check for leaks.
 		echo "valgrind.sh: $log: no summary: that master did not exit by itself" >&2
 		grep -h 'Command:' "$log" | head -1 >&2
-		failed=1
+		failed=1 n_fail=$((n_fail + 1))
 	fi
 done
 if [ "$logs" = 0 ]; then
 	echo "valgrind.sh: no valgrind log at all: was the master run under valgrind?" >&2
-	failed=1
+	failed=1 n_fail=$((n_fail + 1))
 fi
 echo "valgrind.sh: $logs acceptd masters under memcheck; $( ((failed)) && echo FAILED || echo clean)" >&2
+((failed == 0 || n_fail > 0)) || n_fail=1
+echo "valgrind: $n_pass passed, $n_fail failed, $n_skip skipped" >&2
 exit "$failed"

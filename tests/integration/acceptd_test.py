@@ -56,15 +56,17 @@ def run():
     if only:
         _cases[:] = [fn for fn in _cases if fn.__name__ in only.split(",")]
     print("1..%d" % len(_cases), flush=True)
-    failed = 0
+    passed = failed = skipped = 0
     for i, fn in enumerate(_cases, 1):
         name = fn.__name__
         signal.alarm(CASE_TIMEOUT)
         try:
             fn()
+            passed += 1
             print("ok %d - %s" % (i, name), flush=True)
         except Skip as e:
             if skip_allowed(name):
+                skipped += 1
                 print("ok %d - %s # SKIP %s" % (i, name, e), flush=True)
             else:
                 failed += 1
@@ -80,6 +82,10 @@ def run():
             Daemon.stop_all()
     for d in _tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
+    # A TAP comment for runners without a TAP driver (tests/dev.sh's
+    # stages, the system tier): the same counts as the lines above.
+    print("# %s: %d passed, %d failed, %d skipped"
+          % (os.path.basename(sys.argv[0]), passed, failed, skipped), flush=True)
     sys.exit(0)
 
 

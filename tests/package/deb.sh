@@ -14,7 +14,8 @@
 # Everything happens in a temporary directory, removed at the end; nothing
 # is installed.  Given several tarballs (a glob over a build directory),
 # the newest is used.  DEB_BUILD_OPTIONS is passed on (nocheck skips the
-# unit tests); parallel=N defaults to the number of CPUs.
+# unit tests); parallel=N defaults to the number of CPUs.  DEB_OUT=DIR
+# keeps a copy of the three .debs in DIR.
 set -eu
 
 fail() {
@@ -177,4 +178,10 @@ if ! rpmbuild --define "_topdir $tmp/rpm" -tb --nodeps "$tarball" >"$tmp/rpm.log
 fi
 
 [ "$lint_errors" = 0 ] || fail "lintian reports errors (E: above)"
+# DEB_OUT=DIR keeps the checked .debs for the system tier (tests/system/),
+# which installs them into a container booted with a real systemd.
+if [ -n "${DEB_OUT:-}" ]; then
+	mkdir -p "$DEB_OUT" && rm -f "$DEB_OUT"/*.deb && cp "$acceptd" "$lib" "$dev" "$DEB_OUT"/ ||
+		fail "cannot copy the .debs to $DEB_OUT"
+fi
 echo "deb.sh: ok: acceptd $debver, 3 packages, lintian clean of errors, spec parses and builds ($(($(date +%s) - start)) s)" >&2

@@ -39,7 +39,6 @@
 
 #include "core.h"
 
-#define FD_SPARE_BASE 1024	/* where fds wait while 3.. are rearranged */
 #define STATE_VERSION "acceptd-reexec 1"
 
 extern char **environ;
@@ -144,7 +143,11 @@ static void fd_name(const struct listener *l, char *out, size_t len)
 }
 
 /* Puts src[0..n) at 3..3+n, without close-on-exec, remembering what those
- * numbers held so undo() can give them back. */
+ * numbers held so undo() can give them back.  The copies in waiting go to
+ * the lowest free numbers above that range, not to a fixed spare base: a
+ * base at or above the soft RLIMIT_NOFILE makes F_DUPFD fail with EINVAL,
+ * and systemd starts services at 1024.  So the rearranging needs only
+ * 2n free fds beyond what is open, at any limit. */
 struct moved {
 	int n;
 	int tmp[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1];
@@ -172,7 +175,7 @@ static int move_to_three(const int *src, int n, struct moved *m)
 {
 	m->n = 0;
 	for (int i = 0; i < n; i++) {
-		m->tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, FD_SPARE_BASE);
+		m->tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n);
 		m->backup[i] = -1;
 		if (m->tmp[i] < 0)
 			goto fail;
@@ -183,7 +186,7 @@ static int move_to_three(const int *src, int n, struct moved *m)
 
 		if (flags >= 0) {
 			m->backup_flags[i] = flags;
-			m->backup[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, FD_SPARE_BASE);
+			m->backup[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, 3 + n);
 			if (m->backup[i] < 0)
 				goto fail;
 		}

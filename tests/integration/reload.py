@@ -337,6 +337,40 @@ class PyLoad:
         return self.ok, self.bad
 
 
+def reload_at_soft_fd_limit(soft, args):
+    """SIGHUP under a low soft RLIMIT_NOFILE (systemd starts services at
+    1024): the fds that cross the exec are arranged within the limit."""
+    import resource
+
+    def low():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    d = Daemon(["-v", "-l", "127.0.0.1:0", "-l", "[::1]:0"] + args, preexec_fn=low)
+    addrs = d.listening(2)
+    with open("/proc/%d/limits" % d.pid) as f:
+        line = [ln for ln in f if ln.startswith("Max open files")][0]
+    assert int(line.split()[3]) == soft, line
+    for i in range(3):
+        d.signal(signal.SIGHUP)
+        reloaded(d, i + 1)
+    assert "cannot arrange" not in d.log(), d.log()
+    for a in addrs:
+        assert exchange(a, b"after\n") == b"after\n", d.log()
+    assert d.stop() == 0
+
+
+@case
+def reload_at_systemds_default_fd_limit():
+    reload_at_soft_fd_limit(1024, ["--", "/bin/cat"])
+    reload_at_soft_fd_limit(1024, ["-b", "echo", "-w", "2"])
+
+
+@case
+def reload_at_a_soft_fd_limit_of_64():
+    reload_at_soft_fd_limit(64, ["-c", "8", "--", "/bin/cat"])
+    reload_at_soft_fd_limit(64, ["-c", "8", "-b", "echo", "-w", "2"])
+
+
 def hundred_reloads(args, secs_per_reload):
     d = Daemon(["-l", "127.0.0.1:0"] + args)
     addr, = d.listening()

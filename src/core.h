@@ -247,6 +247,7 @@ void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
 
 /* listen.c */
 void listen_fix_stdio(void);
+void listen_seal_inherited(void);
 int listen_acquire(struct server *s, char *err, size_t errlen);
 void listen_close_owned(struct server *s);
 void listen_store_name(const struct listener *l, char *out, size_t len);

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -635,6 +637,35 @@ void listen_fix_stdio(void)
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
 			_exit(1);
+}
+
+/* Every fd >= 3 that we inherit becomes close-on-exec before we open any
+ * of our own: the LISTEN_FDS sockets and the reload's state are taken (and
+ * marked) later anyway, and whatever else a careless parent left open must
+ * never reach a handler, even where the spawn path's close_range is
+ * missing.  CLOSE_RANGE_CLOEXEC (5.11) in one call; else fd by fd. */
+void listen_seal_inherited(void)
+{
+	struct rlimit rl;
+	DIR *d;
+
+#ifdef HAVE_CLOSE_RANGE
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *e;
+
+		while ((e = readdir(d)))
+			if (atoi(e->d_name) >= 3 && atoi(e->d_name) != dirfd(d))
+				fcntl(atoi(e->d_name), F_SETFD, FD_CLOEXEC);
+		closedir(d);
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		for (rlim_t fd = 3; fd < rl.rlim_cur && fd < 1048576; fd++)
+			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 }
 
 int listen_acquire(struct server *s, char *err, size_t errlen)

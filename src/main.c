@@ -1,7 +1,8 @@
 /*
  * main.c - wires the modules together and nothing else.
  *
- * Order matters: fds 0-2 are secured before any other fd exists; options
+ * Order matters: fds 0-2 are secured and every inherited fd above them
+ * made close-on-exec before any other fd exists; options
  * are checked before any socket is touched (usage errors exit 2); the
  * user named by --user is looked up before any socket exists (unknown: exit
  * 2); the listeners are acquired, then privileges dropped, before the loop
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 	int r;
 
 	listen_fix_stdio();
+	listen_seal_inherited();
 	reload_init(argc, argv);
 	options_defaults(&opt);
 	r = options_parse(&opt, argc, argv, err, sizeof err);

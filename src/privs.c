@@ -183,6 +183,13 @@ verify:
 			 spec);
 		return -1;
 	}
+	/* The setuid made us non-dumpable, but an exec (every reload) makes
+	 * us dumpable again, and then the handlers - the same uid - could
+	 * ptrace the master or pidfd_getfd its listeners.  Every image. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "--user %s: PR_SET_DUMPABLE: %s", spec, strerror(errno));
+		return -1;
+	}
 	log_notice("running as %s (uid %u, gid %u)", p->name[0] ? p->name : spec,
 		   (unsigned)p->uid, (unsigned)p->gid);
 	return 0;

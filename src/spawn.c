@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,9 +162,19 @@ static void child_exec(struct exec_plan *p)
 		if (p->dst[i] > top)
 			top = p->dst[i];
 	}
+	/* The backstop: ours are CLOEXEC from birth and inherited ones from
+	 * the start (listen_seal_inherited).  Without close_range (before
+	 * 5.9) fd by fd up to the limit: system calls only, as vfork wants. */
 #ifdef HAVE_CLOSE_RANGE
-	close_range((unsigned)top + 1, ~0U, 0);	/* backstop: ours are CLOEXEC */
+	if (close_range((unsigned)top + 1, ~0U, 0) < 0)
 #endif
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+			for (rlim_t fd = (rlim_t)top + 1; fd < rl.rlim_cur && fd < 1048576; fd++)
+				close((int)fd);
+	}
 	setpgid(0, 0);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(p->reset, sig) == 1)

@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (connbench_binary, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
+from acceptd_test import (connbench_binary, fd_targets, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
                           exchange, notify_until, parse_addr, proc_children, run,
                           tmpdir, wait_counters, wait_until)
 
@@ -287,14 +287,19 @@ def reload_after_dropping_privileges():
         raise Skip("the built binary is not executable by nobody here")
     d = Daemon(["-u", "nobody", "-l", "127.0.0.1:0", "-b", "echo", "-w", "1"])
     addr, = d.listening()
-    mark = len(d.lines)
-    d.signal(signal.SIGHUP)
-    reloaded(d, start=mark)
-    d.wait_line(r"running as nobody \(uid %d" % nobody.pw_uid, start=mark)
-    assert exchange(addr, b"x") == b"x"
-    with open("/proc/%d/status" % d.pid) as f:
-        uids = re.search(r"^Uid:\s+(.*)$", f.read(), re.M).group(1).split()
-    assert uids == [str(nobody.pw_uid)] * 4, uids
+    # Not dumpable, in every image: /proc/PID/fd stays root's, so nothing
+    # running as nobody (a handler) can ptrace the master or take its fds.
+    assert os.stat("/proc/%d/fd" % d.pid).st_uid == 0
+    for i in range(2):
+        mark = len(d.lines)
+        d.signal(signal.SIGHUP)
+        reloaded(d, start=mark)
+        d.wait_line(r"running as nobody \(uid %d" % nobody.pw_uid, start=mark)
+        assert exchange(addr, b"x") == b"x"
+        with open("/proc/%d/status" % d.pid) as f:
+            uids = re.search(r"^Uid:\s+(.*)$", f.read(), re.M).group(1).split()
+        assert uids == [str(nobody.pw_uid)] * 4, uids
+        assert os.stat("/proc/%d/fd" % d.pid).st_uid == 0, "dumpable again after a reload"
     assert d.stop() == 0
 
 
@@ -357,6 +362,31 @@ def reload_at_soft_fd_limit(soft, args):
     for a in addrs:
         assert exchange(a, b"after\n") == b"after\n", d.log()
     assert d.stop() == 0
+
+
+def fds_flat_over_reloads(args):
+    d = Daemon(["-l", "127.0.0.1:0"] + args)
+    addr, = d.listening()
+    assert exchange(addr, b"x") == b"x"
+    before = fd_targets(d.pid)
+    for i in range(20):
+        d.signal(signal.SIGHUP)
+        reloaded(d, i + 1)
+    assert exchange(addr, b"x") == b"x"
+    after = fd_targets(d.pid)
+    assert not [t for t in after.values() if "memfd" in t], after
+    assert len(after) == len(before), (before, after)
+    assert d.stop() == 0
+
+
+@case
+def twenty_reloads_leave_no_fd_behind_spawn():
+    fds_flat_over_reloads(["--", "/bin/cat"])
+
+
+@case
+def twenty_reloads_leave_no_fd_behind_pool():
+    fds_flat_over_reloads(["-b", "echo", "-w", "2"])
 
 
 @case

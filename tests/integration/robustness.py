@@ -146,6 +146,12 @@ def odd_inherited_state_spawn_handlers_start_clean():
         extra.close_write()
     addr, = d.listening()
     assert_inherited(d.pid, IGNORED, BLOCKED_NOT_BY_ACCEPTD, extra)
+    # acceptd marked them close-on-exec at start (not only close_range in
+    # the spawn path, which kernels before 5.9 lack).
+    for fd in extra.fds:
+        with open("/proc/%d/fdinfo/%d" % (d.pid, fd)) as f:
+            flags = int(re.search(r"^flags:\s+([0-7]+)", f.read(), re.M).group(1), 8)
+        assert flags & os.O_CLOEXEC, "inherited fd %d of acceptd not close-on-exec" % fd
     err_pipe = os.readlink("/proc/%d/fd/2" % d.pid)
     clients = [connect(addr) for _ in range(20)]
     pids = [handler_pid(d, c) for c in clients]

@@ -396,9 +396,29 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 	s->active--;
 }
 
+/* A DONE counts only for a connection its sender holds: ids are
+ * sequential, and a buggy or hostile worker must not release the -c/-C
+ * counts of another worker's connections or close the master's copy that
+ * -t needs to end them. */
+struct done_ctx {
+	struct server *s;
+	struct worker *w;
+	unsigned foreign;
+};
+
 static void on_done(uint64_t id, void *arg)
 {
-	conn_ended(arg, id, false);
+	struct done_ctx *dc = arg;
+	unsigned char key[TABLE_KEY_MAX];
+	const struct pool_conn *pc;
+
+	id_key(id, key);
+	pc = table_get(dc->s->pool->conns, key);
+	if (pc && pc->worker != dc->w->idx) {
+		dc->foreign++;
+		return;
+	}
+	conn_ended(dc->s, id, false);
 }
 
 struct lost_ctx {
@@ -472,10 +492,16 @@ static void on_message(struct server *s, struct worker *w, const char *msg, size
 		w->max = max;
 		log_info("worker %d pid %d ready", w->idx, (int)w->pid);
 		break;
-	case WIRE_DONE:
-		if (wire_parse_done(msg, len, on_done, s) < 0)
+	case WIRE_DONE: {
+		struct done_ctx dc = { .s = s, .w = w };
+
+		if (wire_parse_done(msg, len, on_done, &dc) < 0)
 			log_warn("worker %d pid %d: malformed DONE", w->idx, (int)w->pid);
+		if (dc.foreign)
+			log_warn("worker %d pid %d: DONE for %u connection(s) of other workers: "
+				 "ignored", w->idx, (int)w->pid, dc.foreign);
 		break;
+	}
 	default:
 		break;	/* unknown verbs are for later versions */
 	}

@@ -934,4 +934,39 @@ def accept_yes_builtin_through_pool():
         stop_tree(d)
 
 
+@case
+def done_for_another_workers_connection_is_ignored():
+    """A worker that sends DONE for an id another worker holds releases
+    nothing: the connection still counts against -c and -C, and the
+    master keeps its copy (so -t still ends it)."""
+    lying = os.path.join(HELPERS, "pool_foreign_done.py")
+    d = Daemon(["-v", "--fd-passing", "-w", "2", "-l", "127.0.0.1:0", "--",
+                sys.executable, lying])
+    addr, = d.listening()
+    ready_pids(d, 2)
+    held = {}
+    for _ in range(20):            # until both workers hold one
+        c = connect(addr)
+        pid, ident = read_line(c).split()
+        if pid in held:
+            c.close()
+            continue
+        held[pid] = (c, ident)
+        if len(held) == 2:
+            break
+    assert len(held) == 2, "one worker took every connection: %s" % d.log()
+    wait_counters(d, active=2)
+    (a, a_id), (b, b_id) = held.values()
+    a.sendall(b"done %s\n" % b_id.encode())
+    assert read_line(a) == "sent\n"
+    d.wait_line(r"DONE for 1 connection\(s\) of other workers: ignored")
+    assert counters(d)["active"] == 2, d.log()
+    b.sendall(b"bye")
+    a.sendall(b"bye")
+    wait_counters(d, active=0)
+    a.close()
+    b.close()
+    assert d.stop() == 0
+
+
 run()

@@ -18,9 +18,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (private_netns, Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
-                          parse_addr, pid_dead, proc_children, run, run_acceptd,
-                          tmpdir, wait_until)
+from acceptd_test import (private_netns, ACCEPTD, Daemon, Skip, case, connect,  # noqa: E402
+                          exchange, has_ipv6, parse_addr, pid_dead, proc_children, run,
+                          run_acceptd, tmpdir, wait_until)
+
+# Hands fds to acceptd as LISTEN_FDS, the way a service manager does.
+LISTEN_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
+                           "src_listen_exec.py")
 
 # A handler that leaves a mark (one file per connection, named by the
 # client's address and port) and then says "ok": a refused client must
@@ -365,6 +369,54 @@ def acl_sees_the_address_a_proxy_header_claims():
     settle(d, (0, 2, 3, 0))
     assert marks(mdir) == ["198.51.100.1-5005", "2001:db9::1-5004"], marks(mdir)
     assert d.stop() == 0
+
+
+def inherited_connection(src):
+    """A loopback TCP connection from src, accepted here: (the client's
+    end, the accepted end to hand to acceptd as its one connection)."""
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        client = dial(lst.getsockname()[1], src)
+        conn, _ = lst.accept()
+    return client, conn
+
+
+@case
+def acl_refusing_the_one_inherited_connection_exits_0():
+    """inetd nowait (the connection on fd 0) and Accept=yes (on fd 3, by
+    LISTEN_FDS): acceptd exits with the handler's status, but a connection
+    --deny refuses reaches no handler and acceptd exits 0 - a refusal is
+    not a failure of the service (acceptd(8), EXIT STATUS)."""
+    handler = MARK[:-1] + [MARK[-1] + "; exit 3"]
+    for via in ("fd 0", "LISTEN_FDS"):
+        for src, want in (("127.0.0.2", 3), ("127.0.0.3", 0)):
+            mdir = tmpdir()
+            args = ["-v", "--deny", "127.0.0.3/32"] + handler
+            client, conn = inherited_connection(src)
+            with client:
+                me = client.getsockname()
+                if via == "fd 0":
+                    d = Daemon(args, stdin=conn, extra_env={"MARK": mdir})
+                else:
+                    d = Daemon(args, extra_env={"MARK": mdir}, pass_fds=(conn.fileno(),),
+                               argv0=[sys.executable, LISTEN_EXEC, str(conn.fileno()),
+                                      "--", ACCEPTD])
+                conn.close()
+                if want:
+                    assert reply(client) == b"ok", (via, d.log())
+                else:
+                    assert closed_at_once(client), "%s: a denied client got bytes" % via
+                rc = d.wait()
+            assert rc == want, "%s, %s: acceptd exited %r, want %d:\n%s" % (
+                via, src, rc, want, d.log())
+            # (fd 0 is served from a private copy, so only fd 3 is named.)
+            d.wait_line(r"serving one connection on fd %s\b" % (r"\d+" if via == "fd 0" else "3"))
+            if want:
+                assert marks(mdir) == [mark(me)], (via, marks(mdir))
+            else:
+                d.wait_line(refusal("%s:%d" % me, "denied by --deny 127.0.0.3/32"))
+                assert marks(mdir) == [], (via, marks(mdir))
 
 
 @case

@@ -1,7 +1,9 @@
 """inetd.py - acceptd started by a real inetd (xinetd and OpenBSD inetd),
 in "nowait" (a connected socket on fds 0-2: serve it, exit) and "wait" (the
 listening socket on fd 0: an accept loop) modes, and the fd 0 rules without
-an inetd: -i with a unix socketpair, a socketpair without -i, a UDP socket.
+an inetd: the exit status of a "nowait" connection (the handler's, 128+N
+when it died of signal N), -i with a unix socketpair, a socketpair without
+-i, a UDP socket.
 
 Each inetd runs in the foreground from a generated config on a free
 127.0.0.1 port; readiness is polled with wait_port() (they have no signal
@@ -14,6 +16,7 @@ outside the source tree ($ACCEPTD_TEST_CACHE, else $TMPDIR/acceptd-test-cache)."
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -427,6 +430,41 @@ def openbsd_inetd_unix_nowait_with_i():
 
 
 # --- fd 0 without an inetd --------------------------------------------------
+
+def tcp_connection():
+    """A loopback TCP connection as an inetd "nowait" entry hands it over:
+    (the client's end, the accepted end for acceptd's fd 0)."""
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        client = socket.create_connection(lst.getsockname(), timeout=10)
+        conn, _ = lst.accept()
+    return client, conn
+
+
+@case
+def nowait_exit_status_is_the_handlers_or_128_plus_signal():
+    """One connection: acceptd exits with its handler's status, and 128+N
+    when the handler died of signal N (acceptd(8), EXIT STATUS)."""
+    top = tmpdir()
+    for script, want, sig in (("exit 5", 5, None),
+                              ("kill -TERM $$", 128 + signal.SIGTERM, signal.SIGTERM),
+                              ("kill -KILL $$", 128 + signal.SIGKILL, signal.SIGKILL),
+                              ("ulimit -c 0; kill -SEGV $$", 128 + signal.SIGSEGV,
+                               signal.SIGSEGV)):
+        client, conn = tcp_connection()
+        with client:
+            d = Daemon(["-v", "--", "/bin/sh", "-c", script], stdin=conn, cwd=top)
+            conn.close()
+            rc = d.wait()
+            client.settimeout(10)
+            assert read_all(client) == b"", script
+        assert rc == want, "handler %r: acceptd exited %r, want %d:\n%s" % (
+            script, rc, want, d.log())
+        if sig:
+            assert re.search(r"end 127\.0\.0\.1:\d+ pid \d+ killed by signal %d " % sig,
+                             d.log()), d.log()
+
 
 @case
 def forced_inetd_serves_unix_socketpair():

@@ -1,7 +1,8 @@
 """limits.py - -c/--max-conns back-pressure, reaping (no zombies after
 many connections), clients that reset at once, and the SIGTERM drain:
 waiting for running connections, then SIGTERM and SIGKILL to each
-handler's whole process group."""
+handler's whole process group, and a second (third) SIGTERM or SIGINT
+skipping to the next of those steps at once."""
 import os
 import re
 import signal
@@ -266,6 +267,72 @@ def drain_escalates_to_sigkill():
         c.close()
         if not pid_dead(handler):
             os.kill(handler, signal.SIGKILL)
+
+
+# Says its pid, writes TERM on each SIGTERM and carries on: only SIGKILL
+# ends it.  One process, the leader of its group, no children.
+STUBBORN = [sys.executable, "-c",
+            "import os, signal\n"
+            "signal.signal(signal.SIGTERM, lambda *_: os.write(1, b'TERM\\n'))\n"
+            "os.write(1, b'%d\\n' % os.getpid())\n"
+            "while True:\n"
+            "    signal.pause()\n"]
+
+
+def signal_again_skips_a_stage(first, second, third):
+    """With a 30 s drain, a second stop signal sends the handlers SIGTERM
+    at once, and a third their SIGKILL (not 5 s later)."""
+    d = Daemon(["-v", "--drain", "30", "-l", "127.0.0.1:0", "--"] + STUBBORN)
+    addr, = d.listening()
+    c = connect(addr, timeout=5)
+    handler = None
+    try:
+        line = b""
+        while not line.endswith(b"\n"):
+            b = c.recv(64)
+            assert b, "handler closed before telling its pid"
+            line += b
+        handler = int(line)
+        d.signal(first)
+        d.wait_line(r"SIG%s: stopping; 1 connection\(s\) open, draining up to 30 s"
+                    % first.name[3:])
+        # Still draining: a counters line asked for after the first signal
+        # comes after anything that signal did at once.
+        mark = len(d.lines)
+        d.signal(signal.SIGUSR1)
+        d.wait_line(r"active 1 total 1 ", start=mark)
+        assert "drain time over" not in d.log(), d.log()
+        t0 = time.monotonic()
+        d.signal(second)
+        d.wait_line(r"drain time over: sending SIGTERM to 1 handler", timeout=3)
+        assert c.recv(16) == b"TERM\n", "the handler got no SIGTERM"
+        assert time.monotonic() - t0 < 3, "SIGTERM %.2f s after the second signal" % (
+            time.monotonic() - t0)
+        assert not pid_dead(handler), "the TERM-ignoring handler died of SIGTERM"
+        t0 = time.monotonic()
+        d.signal(third)
+        d.wait_line(r"sending SIGKILL to 1 handler", timeout=3)
+        rc = d.proc.wait(3)
+        took = time.monotonic() - t0
+        assert rc == 0, (rc, d.log())
+        assert took < 3, "exit %.2f s after the third signal (SIGKILL due at once)" % took
+        d.wait_line(r"end 127\.0\.0\.1:\d+ pid %d killed by signal 9" % handler)
+        c.settimeout(5)
+        assert read_all(c) == b""
+    finally:
+        c.close()
+        if handler and not pid_dead(handler):
+            os.kill(handler, signal.SIGKILL)
+
+
+@case
+def second_sigterm_skips_the_drain_third_the_grace():
+    signal_again_skips_a_stage(signal.SIGTERM, signal.SIGTERM, signal.SIGTERM)
+
+
+@case
+def second_sigint_skips_the_drain_third_the_grace():
+    signal_again_skips_a_stage(signal.SIGINT, signal.SIGINT, signal.SIGINT)
 
 
 run()

@@ -1,6 +1,7 @@
 """logging.py - where acceptd's log lines go and what they look like:
 plain stderr, the journal's <N> prefixes, syslog when stderr is a socket
-(never into a client's stream), and escaping of foreign bytes."""
+(never into a client's stream), escaping of foreign bytes, and -q (warnings
+only)."""
 import os
 import socket
 import subprocess
@@ -9,6 +10,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, run,  # noqa: E402
                           tmpdir)
+
+# Hands fds to acceptd as LISTEN_FDS, the way a service manager does.
+LISTEN_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
+                           "src_listen_exec.py")
 
 # Sets JOURNAL_STREAM to the dev:ino of whatever fd 2 is, as systemd does.
 JOURNAL_WRAP = ["sh", "-c",
@@ -85,6 +90,31 @@ def socket_stderr_goes_to_syslog_not_the_stream():
         p.wait(10)
         ours.close()
         logsock.close()
+
+
+@case
+def quiet_drops_notices_but_keeps_warnings():
+    """-q: "listening on", "started" and "stopped" go, a warning stays.
+    The warning is --listen ignored under LISTEN_FDS (the helper hands
+    over a listener as fd 3, the way a service manager does)."""
+    for quiet in (False, True):
+        with socket.socket() as lst:
+            lst.bind(("127.0.0.1", 0))
+            lst.listen(8)
+            port = lst.getsockname()[1]
+            d = Daemon((["-q"] if quiet else []) + ["-l", "127.0.0.1:0", "--", "/bin/cat"],
+                       argv0=[sys.executable, LISTEN_EXEC, str(lst.fileno()), "--", ACCEPTD],
+                       pass_fds=(lst.fileno(),))
+        d.wait_line(r"^acceptd: warning: --listen ignored: ")
+        # Served (the socket queues connects by itself: the echo is the proof).
+        assert exchange("127.0.0.1:%d" % port, b"hush") == b"hush"
+        assert d.stop() == 0, d.log()
+        if quiet:
+            assert d.lines == ["acceptd: warning: --listen ignored: sockets came from the "
+                               "service manager"], d.log()
+        else:
+            for what in ("listening on 127.0.0.1:%d" % port, "started acceptd", "stopped: "):
+                assert what in d.log(), (what, d.log())
 
 
 @case

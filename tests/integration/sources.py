@@ -6,6 +6,7 @@ inherited listeners, and the dual-stack listener under bindv6only=1.
 systemd-socket-activate binds first and execs acceptd in the same pid only
 when the first connection arrives, so each case waits for its own
 "Listening on ADDR as FD." line, connects, and then reads acceptd's log."""
+import errno
 import os
 import re
 import shutil
@@ -503,6 +504,33 @@ def systemd_source_wins_over_fd0():
             conn.close()
             assert peer == late.getsockname(), (peer, late.getsockname())
         assert len(re.findall(r"connection 127\.0\.0\.1:\d+ ", d.log())) == 1, d.log()
+
+
+@case
+def listen_option_ignored_with_a_warning_under_listen_fds():
+    """Sockets from the service manager: --listen is ignored with a
+    warning, and nothing is bound where it pointed (TCP or unix)."""
+    sd, sd_port = tcp_listener()
+    unused = free_port()            # not sd_port: that one is taken now
+    path = os.path.join(tmpdir(), "ignored.sock")
+    with sd:
+        d = listen_exec([sd.fileno()], ["-l", "127.0.0.1:%d" % unused, "-l", "unix:" + path]
+                        + ENV_HANDLER)
+        d.wait_line(r"^acceptd: warning: --listen ignored: sockets came from the service "
+                    r"manager$")
+        d.listening()
+        assert listeners_in_log(d) == ["127.0.0.1:%d" % sd_port], d.log()
+        me, out = talk(("127.0.0.1", sd_port))
+        env = parse_env(out)
+        assert env.get("TCPREMOTEPORT") == str(me[1]), env
+        assert env.get("ACCEPTD_LISTENER") == "127.0.0.1:%d" % sd_port, env
+        assert listening_ports(d.pid) == {sd_port}, (listening_ports(d.pid), d.log())
+        with socket.socket() as probe:
+            probe.settimeout(5)
+            assert probe.connect_ex(("127.0.0.1", unused)) == errno.ECONNREFUSED, \
+                "something listens on the ignored --listen port %d:\n%s" % (unused, d.log())
+        assert not os.path.exists(path), "the ignored unix --listen was bound:\n" + d.log()
+        assert d.stop() == 0, d.log()
 
 
 @case

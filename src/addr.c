@@ -221,8 +221,12 @@ int peer_format(const struct peer *p, char *buf, size_t len)
 	case AF_UNIX: {
 		unsigned uid;
 
-		if (p->path[0])
-			return snprintf(buf, len, "unix:%s", p->path);
+		/* The client chose its path, bytes and all: escaped, so that a
+		 * newline or an ESC in it cannot forge or paint log lines. */
+		if (p->path[0] && len > 5) {
+			memcpy(buf, "unix:", 5);
+			return 5 + (int)log_escape(buf + 5, len - 5, p->path, strlen(p->path));
+		}
 		/* An unnamed client (the usual kind): say who it runs as. */
 		memcpy(&uid, p->raw, sizeof uid);
 		return snprintf(buf, len, "unix:uid=%u", uid);

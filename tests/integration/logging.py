@@ -138,4 +138,30 @@ def foreign_bytes_are_escaped():
     assert not any("\x1b" in ln for ln in d.lines), d.log()
 
 
+@case
+def a_unix_clients_path_cannot_forge_log_lines():
+    """A client bound to a path holding a newline and an ESC byte: its
+    path is escaped in the connection line (-v) and in a refusal line
+    (the default level), so it can neither start a line of its own nor
+    carry terminal codes."""
+    d_ = tmpdir()
+    lpath = os.path.join(d_, "l")
+    d = Daemon(["-v", "-c", "5", "-C", "1", "-l", "unix:" + lpath, "--", "/bin/cat"])
+    d.listening()
+    evil = os.path.join(d_, "x\nacceptd: FORGED \x1b[31mred")
+    clients = []
+    for i in range(2):       # the second is over -C 1: a refusal line
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.bind(evil + str(i))
+        c.connect(lpath)
+        clients.append(c)
+    d.wait_line(r"unix:.*x\\x0aacceptd: FORGED \\x1b\[31mred1: source already holds")
+    d.wait_line(r"unix:.*x\\x0aacceptd: FORGED \\x1b\[31mred0")
+    assert not any(ln.startswith("acceptd: FORGED") for ln in d.lines), d.log()
+    assert not any("\x1b" in ln for ln in d.lines), d.log()
+    for c in clients:
+        c.close()
+    assert d.stop() == 0
+
+
 run()

@@ -229,11 +229,13 @@ static void release_stored(void)
 
 		log_notice("fd store: %s is no longer asked for; removing it", stored[i].name);
 		close(stored[i].fd);
+		/* Out of the store first: the manager's copy would keep the
+		 * socket alive, and the probe below must see it gone. */
+		snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", stored[i].name);
+		notify_send(msg);
 		/* Its file too, if it still is a socket nobody listens on. */
 		if (unix_file)
 			clear_stale_unix(&sun, len);
-		snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", stored[i].name);
-		notify_send(msg);
 	}
 	n_stored = 0;
 }
@@ -319,20 +321,27 @@ static int set_int(int fd, int level, int opt, int v)
 
 /* A unix socket file nobody listens on is left over from a crash: replace
  * it.  Anything else at that path (a live socket, a regular file) is not
- * ours to remove. */
+ * ours to remove.  The probe never blocks: a live listener with a full
+ * backlog answers EAGAIN, and that is "in use" too (a blocking connect
+ * would wait for ever, with SIGTERM already blocked).  The file is
+ * unlinked only if it is still the one probed, so a path swapped
+ * meanwhile is left alone. */
 static int clear_stale_unix(const struct sockaddr_un *sun, socklen_t len)
 {
-	struct stat st;
+	struct stat st, again;
 	int fd, r;
 
 	if (sun->sun_path[0] == '\0' || lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	r = connect(fd, (const struct sockaddr *)sun, len);
 	close(fd);
 	if (r == 0 || errno != ECONNREFUSED)
+		return -1;
+	if (lstat(sun->sun_path, &again) < 0 || again.st_dev != st.st_dev ||
+	    again.st_ino != st.st_ino)
 		return -1;
 	return unlink(sun->sun_path);
 }
@@ -343,20 +352,24 @@ static int bind_unix(int fd, const struct addr_spec *a, const struct options *o)
 	mode_t old = 0;
 	int r;
 
-	/* The mode is applied through the umask so the socket never exists
-	 * with wider permissions than asked, not even for a moment. */
+	/* The mode is made by bind itself, through the umask (the kernel
+	 * creates the file 0777 & ~umask): the socket never exists with
+	 * wider permissions than asked, and no chmod by path follows, which
+	 * a symlink put in its place would redirect - as root. */
 	if (o->socket_mode >= 0)
 		old = umask((mode_t)(~o->socket_mode & 0777));
 	r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
-	if (r < 0 && errno == EADDRINUSE && clear_stale_unix(sun, a->sslen) == 0)
-		r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+	if (r < 0 && errno == EADDRINUSE) {
+		if (clear_stale_unix(sun, a->sslen) == 0)
+			r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+		else
+			errno = EADDRINUSE;	/* not the probe's EAGAIN */
+	}
 	if (o->socket_mode >= 0) {
 		int e = errno;
 
 		umask(old);
-		if (r == 0 && sun->sun_path[0])
-			r = chmod(sun->sun_path, (mode_t)o->socket_mode);
-		errno = r < 0 ? errno : e;
+		errno = e;
 	}
 	return r;
 }

@@ -128,6 +128,32 @@ def port_in_use_second_listener():
 
 
 @case
+def unix_path_of_a_live_listener_with_a_full_backlog():
+    # The stale-socket probe must not block on a backlog that is full:
+    # "in use", exit 1 at once, naming the path.
+    path = os.path.join(tmpdir(), "busy.sock")
+    clients = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+        other.bind(path)
+        other.listen(0)
+        while True:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.setblocking(False)
+            clients.append(c)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+            assert len(clients) < 100, "the backlog never filled"
+        try:
+            startup_failure(["-l", "unix:" + path], path, "Address already in use")
+        finally:
+            for c in clients:
+                c.close()
+        assert os.path.exists(path), "the live listener's file was removed"
+
+
+@case
 def unix_dir_missing():
     startup_failure(["-l", "unix:/nonexistent-dir/x.sock"],
                     "/nonexistent-dir/x.sock", "No such file or directory")

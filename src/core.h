@@ -281,6 +281,7 @@ int pool_init(struct server *s);
 bool pool_ready(const struct server *s);
 pid_t pool_dispatch(struct server *s, const struct conn_info *c);
 void pool_readable(struct server *s, struct worker *w);
+unsigned pool_backoff_ms(unsigned fails);
 bool pool_reaped(struct server *s, pid_t pid, int status);
 void pool_tick(struct server *s);
 void pool_flush(struct server *s);

@@ -551,6 +551,22 @@ void pool_readable(struct server *s, struct worker *w)
 	}
 }
 
+/* The delay before a worker's restart after fails deaths in a row soon
+ * after start: none after a healthy run, then 100 ms doubling up to 30 s.
+ * A function of its own so that the unit tests can reach the cap, which a
+ * crash loop only reaches after some 50 s. */
+unsigned pool_backoff_ms(unsigned fails)
+{
+	unsigned delay;
+
+	if (fails == 0)
+		return 0;
+	/* The shift stops at 9 (51.2 s, over the cap): no overflow however
+	 * many deaths there were. */
+	delay = BACKOFF_FIRST_MS << (fails > 9 ? 9 : fails - 1);
+	return delay < BACKOFF_MAX_MS ? delay : BACKOFF_MAX_MS;
+}
+
 /* A reaped pid: ours if it was a worker.  Returns false otherwise. */
 bool pool_reaped(struct server *s, pid_t pid, int status)
 {
@@ -577,9 +593,7 @@ bool pool_reaped(struct server *s, pid_t pid, int status)
 		}
 		fail_inflight(s, w);
 		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
-		delay = w->fails == 0 ? 0 : BACKOFF_FIRST_MS << (w->fails > 9 ? 9 : w->fails - 1);
-		if (delay > BACKOFF_MAX_MS)
-			delay = BACKOFF_MAX_MS;
+		delay = pool_backoff_ms(w->fails);
 		w->state = W_DOWN;
 		w->deadline_ms = mono_ms() + delay;
 		if (!s->stopping || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {

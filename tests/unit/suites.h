@@ -17,5 +17,6 @@ Suite *cidr_suite(void);
 Suite *confline_suite(void);
 Suite *config_suite(void);
 Suite *proxy_suite(void);
+Suite *pool_suite(void);
 
 #endif

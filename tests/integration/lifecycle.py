@@ -175,28 +175,45 @@ def no_notify_socket_sends_nothing():
     if not STRACE:
         raise Skip("strace not installed")
     trace = os.path.join(tmpdir(), "trace")
-    # The watchdog and fd-store variables alone must not wake anything.
-    d = Daemon(["-l", "127.0.0.1:0", "-l", "unix:" + os.path.join(tmpdir(), "s"),
-                "--", "/bin/cat"],
-               argv0=[STRACE, "-q", "-o", trace, "-e", "trace=connect,sendto,sendmsg",
-                      "--", ACCEPTD],
-               extra_env={"WATCHDOG_USEC": "200000", "FDSTORE": "8",
-                          "ASAN_OPTIONS": traced_env()["ASAN_OPTIONS"]})
-    apid = traced_pid(d)
-    try:
-        addr, uaddr = d.listening(2)
-        for i in range(5):
-            assert exchange(addr, b"%d" % i) == b"%d" % i
-        assert exchange(uaddr, b"u") == b"u"
-        time.sleep(1.2)     # a window in which STATUS and WATCHDOG would be due
-        # The counters, asked of acceptd itself (d.pid is strace's).
-        mark = len(d.lines)
-        os.kill(apid, signal.SIGUSR1)
-        d.wait_line(r"active 0 total 6 refused 0 failed 0$", start=mark)
-        assert stop_pid(apid), "acceptd did not stop on SIGTERM"
-    finally:
-        stop_pid(apid)
-    assert d.wait() == 0, d.log()
+    args = ["-l", "127.0.0.1:0", "-l", "unix:" + os.path.join(tmpdir(), "s"), "--", "/bin/cat"]
+    with ServiceManager() as mgr:
+        # A control beside it: the same acceptd and variables, with a
+        # NOTIFY_SOCKET.  What the control sends in the window is what
+        # would have been due, so the window is not empty by accident.
+        ctl = mgr.start(args[:2] + ["-l", "unix:" + os.path.join(tmpdir(), "c")] + args[4:],
+                        fdstore="8", extra_env={"WATCHDOG_USEC": "200000"})
+        # The watchdog and fd-store variables alone must not wake anything.
+        d = Daemon(args,
+                   argv0=[STRACE, "-q", "-o", trace, "-e", "trace=connect,sendto,sendmsg",
+                          "--", ACCEPTD],
+                   extra_env={"WATCHDOG_USEC": "200000", "FDSTORE": "8",
+                              "ASAN_OPTIONS": traced_env()["ASAN_OPTIONS"]})
+        apid = traced_pid(d)
+        try:
+            addr, uaddr = d.listening(2)
+            caddr, cuaddr = ctl.listening(2)
+            mgr.ready(ctl)
+            start = mgr.mark()
+            for a, u in ((addr, uaddr), (caddr, cuaddr)):
+                for i in range(5):
+                    assert exchange(a, b"%d" % i) == b"%d" % i
+                assert exchange(u, b"u") == b"u"
+            # The window, on the control's clock: its final STATUS and
+            # 12 WATCHDOG=1 (1.2 s at WATCHDOG_USEC=200000), each of which
+            # the traced acceptd would have sent with a NOTIFY_SOCKET.
+            mgr.wait("STATUS=active 0, total 6, refused 0, failed 0, workers 0",
+                     pid=ctl.pid, start=start, timeout=5)
+            wait_until(lambda: mgr.texts(ctl.pid, start).count("WATCHDOG=1") >= 12, 5,
+                       "12 WATCHDOG=1 from the control")
+            # The counters, asked of acceptd itself (d.pid is strace's).
+            mark = len(d.lines)
+            os.kill(apid, signal.SIGUSR1)
+            d.wait_line(r"active 0 total 6 refused 0 failed 0$", start=mark)
+            assert stop_pid(apid), "acceptd did not stop on SIGTERM"
+        finally:
+            stop_pid(apid)
+        assert d.wait() == 0, d.log()
+        assert ctl.stop() == 0, ctl.log()
     with open(trace) as f:
         lines = f.read().splitlines()
     assert any(re.search(r"\+\+\+ exited with 0 \+\+\+", ln) for ln in lines), lines
@@ -206,6 +223,13 @@ def no_notify_socket_sends_nothing():
 
 @case
 def notify_socket_nobody_listens_still_serves():
+    def wakeups(pid):
+        """How often pid has slept and woken (voluntary context switches):
+        an idle acceptd wakes only for its timers."""
+        with open("/proc/%d/status" % pid) as f:
+            return int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)$", f.read(),
+                                 re.M).group(1))
+
     gone = os.path.join(tmpdir(), "nobody-here")
     for target in (gone, "@acceptd-test-nobody-%d" % os.getpid()):
         env = {"NOTIFY_SOCKET": target, "WATCHDOG_USEC": "200000", "FDSTORE": "4"}
@@ -214,7 +238,13 @@ def notify_socket_nobody_listens_still_serves():
         for i in range(5):
             assert exchange(addr, b"%s %d" % (target.encode(), i)) == \
                 b"%s %d" % (target.encode(), i)
-        time.sleep(1.2)     # STATUS and several WATCHDOG=1 went nowhere
+        # STATUS and several WATCHDOG=1 went nowhere: with no client, only
+        # the timers wake the loop, every 100 ms here.  15 wake-ups (a
+        # last reap among them) take over 1.2 s, past the STATUS due for
+        # the last connection.
+        base = wakeups(d.pid)
+        wait_until(lambda: wakeups(d.pid) - base >= 15, 5,
+                   "the loop to wake 15 times for its timers (%s)" % target)
         assert d.proc.poll() is None, "acceptd died: %s" % d.log()
         assert exchange(addr, b"still") == b"still"
         wait_counters(d, active=0, total=6, failed=0)

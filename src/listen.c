@@ -116,12 +116,10 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
  * not the manager's sockets but ours from a previous run, claimed by
  * for_each_listen for the --listen addresses they still match. */
 #define STORE_PREFIX "acceptd-own-"
-#define STORED_MAX 64
-
 static struct stored {
 	int fd;
 	char name[256];
-} stored[STORED_MAX];
+} *stored;			/* as many as came; none after listen_acquire */
 static int n_stored;
 
 static bool is_stored_name(const char *name)
@@ -142,8 +140,15 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 		int fd = 3 + i, fam;
 		enum sock_class c = classify(fd, &fam);
 
-		if (names && is_stored_name(names[i]) && c == SOCK_LISTENING &&
-		    n_stored < STORED_MAX) {
+		if (names && is_stored_name(names[i]) && c == SOCK_LISTENING) {
+			struct stored *more = realloc(stored, sizeof *stored * (size_t)(n_stored + 1));
+
+			if (!more) {
+				snprintf(err, errlen, "out of memory");
+				rc = -1;
+				break;
+			}
+			stored = more;
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 			stored[n_stored].fd = fd;
 			snprintf(stored[n_stored].name, sizeof stored[0].name, "%s", names[i]);
@@ -237,6 +242,8 @@ static void release_stored(void)
 		if (unix_file)
 			clear_stale_unix(&sun, len);
 	}
+	free(stored);
+	stored = NULL;
 	n_stored = 0;
 }
 

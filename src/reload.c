@@ -151,51 +151,61 @@ static void fd_name(const struct listener *l, char *out, size_t len)
  * and systemd starts services at 1024.  So the rearranging needs only
  * 2n free fds beyond what is open, at any limit. */
 struct moved {
-	int n;
-	int tmp[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1];
-	int backup[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1];
-	int backup_flags[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1];
+	int n, placed;		/* fds to move; how many dup2s were done */
+	int *tmp, *backup, *backup_flags;
 };
 
+/* Puts back what 3..3+placed held and closes every copy made; after it
+ * the process holds exactly the fds it held before move_to_three. */
 static void undo(struct moved *m)
 {
-	for (int i = 0; i < m->n; i++) {
+	for (int i = 0; i < m->placed; i++) {
 		if (m->backup[i] >= 0) {
 			dup2(m->backup[i], 3 + i);
 			fcntl(3 + i, F_SETFD, m->backup_flags[i]);
-			close(m->backup[i]);
 		} else {
-			close(3 + i);
+			close(3 + i);	/* was free before */
 		}
+	}
+	for (int i = 0; i < m->n; i++) {
 		if (m->tmp[i] >= 0)
 			close(m->tmp[i]);
+		if (m->backup[i] >= 0)
+			close(m->backup[i]);
 	}
-	m->n = 0;
+	free(m->tmp);
+	m->tmp = NULL;
+	m->n = m->placed = 0;
 }
 
 static int move_to_three(const int *src, int n, struct moved *m)
 {
-	m->n = 0;
-	for (int i = 0; i < n; i++) {
-		m->tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n);
-		m->backup[i] = -1;
-		if (m->tmp[i] < 0)
+	m->n = m->placed = 0;
+	m->tmp = malloc(sizeof(int) * 3 * (size_t)n);
+	if (!m->tmp)
+		return -1;
+	m->backup = m->tmp + n;
+	m->backup_flags = m->tmp + 2 * n;
+	for (int i = 0; i < n; i++)
+		m->tmp[i] = m->backup[i] = -1;
+	m->n = n;
+	for (int i = 0; i < n; i++)
+		if ((m->tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3 + n)) < 0)
 			goto fail;
-		m->n = i + 1;
-	}
 	for (int i = 0; i < n; i++) {
 		int flags = fcntl(3 + i, F_GETFD);
 
-		if (flags >= 0) {
-			m->backup_flags[i] = flags;
-			m->backup[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, 3 + n);
-			if (m->backup[i] < 0)
-				goto fail;
-		}
+		if (flags < 0)
+			continue;	/* free: nothing to keep */
+		m->backup_flags[i] = flags;
+		if ((m->backup[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, 3 + n)) < 0)
+			goto fail;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (dup2(m->tmp[i], 3 + i) < 0)
 			goto fail;
+		m->placed = i + 1;
+	}
 	return 0;
 fail:
 	undo(m);
@@ -208,7 +218,7 @@ void reload_exec(struct server *s)
 {
 	static struct moved m;
 	char err[512], num[32], *names = NULL;
-	int src[ACCEPTD_MAX_LISTEN_OPTS * 4 + 1], n = 0, state;
+	int *src = NULL, n = 0, state;
 	size_t nlen = 0;
 	bool sealed = false;
 
@@ -218,7 +228,12 @@ void reload_exec(struct server *s)
 		return;
 	}
 	conns_reap(s);	/* exits so far are counted here, not carried over */
-	for (int i = 0; i < s->n_lst && n < ACCEPTD_MAX_LISTEN_OPTS * 4; i++) {
+	/* Every listener crosses, however many: one lost here would be a
+	 * port that stops answering after the reload. */
+	src = malloc(sizeof *src * ((size_t)s->n_lst + 1));
+	if (!src)
+		goto fail_mem;
+	for (int i = 0; i < s->n_lst; i++) {
 		struct listener *l = &s->lst[i];
 		char name[256];
 		char *grown;
@@ -270,6 +285,7 @@ void reload_exec(struct server *s)
 fail_mem:
 	log_err("reload: out of memory; still serving");
 fail:
+	free(src);
 	free(names);
 	if (sealed)
 		pool_unseal(s);

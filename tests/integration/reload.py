@@ -17,10 +17,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (connbench_binary, fd_targets, ACCEPTD, Daemon, Skip, case, connect, counters,  # noqa: E402
-                          exchange, notify_until, parse_addr, proc_children, run,
+                          exchange, has_ipv6, notify_until, parse_addr, proc_children, run,
                           tmpdir, wait_counters, wait_until)
 
 HOLD = ["/bin/sh", "-c", "printf x; exec cat"]
+LISTEN_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
+                           "src_listen_exec.py")
 SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -387,6 +389,63 @@ def twenty_reloads_leave_no_fd_behind_spawn():
 @case
 def twenty_reloads_leave_no_fd_behind_pool():
     fds_flat_over_reloads(["-b", "echo", "-w", "2"])
+
+
+def every_port_answers(addrs):
+    for a in addrs:
+        assert exchange(a, b"p") == b"p", a
+
+
+@case
+def sixty_five_own_listeners_all_survive_reloads():
+    """63 --listen plus one name that resolves to two addresses: 65
+    listeners, more than any fixed table held; every one crosses each
+    reload and still answers."""
+    if not has_ipv6():
+        raise Skip("no IPv6 on loopback")
+    # A name with two addresses, in a mount namespace of acceptd's own
+    # (this host's localhost may have one).
+    hosts = os.path.join(tmpdir(), "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 two.test\n::1 two.test\n")
+    in_ns = ["unshare", "-m", "sh", "-c",
+             'mount --bind "$0" /etc/hosts && exec "$@"', hosts, ACCEPTD]
+    args = []
+    for _ in range(63):
+        args += ["-l", "127.0.0.1:0"]
+    d = Daemon(args + ["-l", "two.test:0", "-b", "echo", "-w", "1"], argv0=in_ns)
+    addrs = d.listening(65)
+    assert len(set(addrs)) == 65, addrs
+    for i in range(3):
+        d.signal(signal.SIGHUP)
+        reloaded(d, i + 1)
+    kept = re.findall(r"listening on (\S+) \(kept across the reload\)", d.log())
+    assert sorted(kept[-65:]) == sorted(addrs), d.log()
+    every_port_answers(addrs)
+    assert d.stop() == 0
+
+
+@case
+def three_hundred_inherited_listeners_all_survive_a_reload():
+    """LISTEN_FDS with 300 sockets (a socket unit may have that many):
+    none is closed at the exec."""
+    socks = []
+    for _ in range(300):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        socks.append(ls)
+    addrs = ["127.0.0.1:%d" % ls.getsockname()[1] for ls in socks]
+    fds = [ls.fileno() for ls in socks]
+    d = Daemon([str(f) for f in fds] + ["--", ACCEPTD, "-b", "echo", "-w", "1"],
+               argv0=[sys.executable, LISTEN_EXEC], pass_fds=fds)
+    for ls in socks:
+        ls.close()
+    d.listening(300)
+    d.signal(signal.SIGHUP)
+    reloaded(d)
+    every_port_answers(addrs)
+    assert d.stop() == 0
 
 
 @case

@@ -475,7 +475,9 @@ def hundred_reloads(args, secs_per_reload):
     else:
         load = PyLoad(port)
     try:
-        time.sleep(0.5)             # load running before the first reload
+        # The load running before the first reload: connections served.
+        wait_until(lambda: counters(d)["total"] >= 8, 10, "the load to be served",
+                   interval=0.05)
         for i in range(n):
             mark = len(d.lines)
             d.signal(signal.SIGHUP)

@@ -1,6 +1,7 @@
 /*
  * cidr.c - networks for --allow, --deny and --proxy-from: parsing,
- * matching a peer, formatting.
+ * matching a peer, formatting.  Also unix:uid=N and unix:gid=N, the local
+ * users --proxy-from can name for unix-socket peers (no network there).
  *
  * Pure: no I/O, errors returned as short text without the input (the
  * caller names the option and the value).  A struct cidr that leaves
@@ -109,6 +110,37 @@ static void unmap_v4(struct cidr *c)
 	c->prefix -= 96;
 }
 
+/* unix:uid=N or unix:gid=N, N decimal below 2^32 - 1 ((uid_t)-1 is "no
+ * id" to the kernel).  s is past "unix:". */
+static int parse_unix(const char *s, struct cidr *out, char *err, size_t errlen)
+{
+	struct cidr c;
+	unsigned long long v = 0;
+	uint32_t id;
+	size_t n;
+
+	memset(&c, 0, sizeof c);
+	c.family = AF_UNIX;
+	if (strncmp(s, "uid=", 4) == 0)
+		c.prefix = CIDR_UID;
+	else if (strncmp(s, "gid=", 4) == 0)
+		c.prefix = CIDR_GID;
+	else
+		return set_err(err, errlen, "a unix peer is named by uid=N or gid=N");
+	s += 4;
+	n = strspn(s, "0123456789");
+	if (n == 0 || s[n] != '\0' || n > 10 || (n > 1 && s[0] == '0'))
+		return set_err(err, errlen, "the id must be a decimal number");
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	if (v >= 0xffffffffULL)
+		return set_err(err, errlen, "the id must be below 4294967295");
+	id = (uint32_t)v;
+	memcpy(c.addr, &id, sizeof id);
+	*out = c;
+	return 0;
+}
+
 int cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 {
 	struct cidr c;
@@ -122,6 +154,8 @@ int cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen)
 		*out = c;
 		return 0;
 	}
+	if (strncmp(s, "unix:", 5) == 0)
+		return parse_unix(s + 5, out, err, errlen);
 	if (s[0] == '\0')
 		return set_err(err, errlen, "empty network");
 	if (alen >= sizeof a)
@@ -158,7 +192,7 @@ bool cidr_match(const struct cidr *c, const struct peer *p)
 
 	if (c->family == AF_UNSPEC)
 		return true;
-	if (p->family != c->family || c->prefix > family_bits(c->family))
+	if (c->family == AF_UNIX || p->family != c->family || c->prefix > family_bits(c->family))
 		return false;
 	whole = c->prefix / 8;
 	rest = c->prefix % 8;
@@ -168,12 +202,30 @@ bool cidr_match(const struct cidr *c, const struct peer *p)
 	       ((c->addr[whole] ^ p->raw[whole]) & (0xff00u >> rest) & 0xff) == 0;
 }
 
+/* A unix peer's credentials against unix:uid=N / unix:gid=N. */
+bool cidr_match_cred(const struct cidr *c, uint32_t uid, uint32_t gid)
+{
+	uint32_t id;
+
+	if (c->family != AF_UNIX)
+		return false;
+	memcpy(&id, c->addr, sizeof id);
+	return id == (c->prefix == CIDR_UID ? uid : gid);
+}
+
 int cidr_format(const struct cidr *c, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
 	if (c->family == AF_UNSPEC)
 		return snprintf(buf, len, "all");
+	if (c->family == AF_UNIX) {
+		uint32_t id;
+
+		memcpy(&id, c->addr, sizeof id);
+		return snprintf(buf, len, "unix:%cid=%u", c->prefix == CIDR_UID ? 'u' : 'g',
+				(unsigned)id);
+	}
 	if ((c->family != AF_INET && c->family != AF_INET6) ||
 	    !inet_ntop(c->family, c->addr, ip, sizeof ip))
 		return snprintf(buf, len, "?");

@@ -33,10 +33,14 @@
  * hosts).  An IPv4-mapped IPv6 network (::ffff:a.b.c.d/96 or longer) is
  * stored as the IPv4 network it names, since peers arrive un-mapped. */
 struct cidr {
-	int family;		/* AF_INET, AF_INET6, or AF_UNSPEC for "all" */
-	unsigned prefix;	/* 0-32 or 0-128 */
-	uint8_t addr[16];	/* network address, 4 or 16 bytes used */
+	int family;		/* AF_INET, AF_INET6, AF_UNSPEC for "all", or
+				 * AF_UNIX for a local user or group */
+	unsigned prefix;	/* 0-32 or 0-128; AF_UNIX: CIDR_UID or CIDR_GID */
+	uint8_t addr[16];	/* network address, 4 or 16 bytes used;
+				 * AF_UNIX: the id, a uint32_t in host order */
 };
+#define CIDR_UID 0
+#define CIDR_GID 1
 
 /* What an epoll event's data.ptr points at: each such struct starts with
  * this, so the loop can tell a listener from a worker's channel. */
@@ -195,6 +199,7 @@ bool sockaddr_is_wildcard(const struct sockaddr *sa);
 /* cidr.c */
 int cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen);
 bool cidr_match(const struct cidr *c, const struct peer *p);
+bool cidr_match_cred(const struct cidr *c, uint32_t uid, uint32_t gid);
 int cidr_format(const struct cidr *c, char *buf, size_t len);
 
 /* confline.c - one line of a --config file, without I/O.  Blank lines and

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/un.h>
 
 #include "core.h"
 
@@ -179,6 +180,24 @@ static int rate_opt(const char *arg, struct options *o, char *err, size_t errlen
 	return 0;
 }
 
+/* An abstract unix name (unix:@NAME) has no file, so no mode: anyone on
+ * the host can connect.  --socket-mode there would be a promise not kept. */
+static enum opt_result check_abstract(const struct options *o, char *err, size_t errlen)
+{
+	for (int i = 0; i < o->n_listen && o->socket_mode >= 0; i++) {
+		struct addr_spec spec;
+		char why[160];
+
+		if (addr_parse(o->listen[i], &spec, why, sizeof why) == 0 &&
+		    spec.kind == ADDR_UNIX && ((const struct sockaddr_un *)&spec.ss)->sun_path[0] == '\0') {
+			snprintf(err, errlen, "--socket-mode: '%s' is an abstract socket, which has "
+				 "no file and no mode (anyone on the host can connect)", o->listen[i]);
+			return OPT_USAGE;
+		}
+	}
+	return OPT_OK;
+}
+
 static int rule_opt(const char *name, const char *arg, struct options *o, bool allow,
 		    char *err, size_t errlen)
 {
@@ -187,6 +206,11 @@ static int rule_opt(const char *name, const char *arg, struct options *o, bool a
 
 	if (cidr_parse(arg, &net, why, sizeof why) < 0) {
 		snprintf(err, errlen, "%s '%s': %s", name, arg, why);
+		return -1;
+	}
+	if (net.family == AF_UNIX && strcmp(name, "--proxy-from") != 0) {
+		snprintf(err, errlen, "%s '%s': unix peers are named in --proxy-from only", name,
+			 arg);
 		return -1;
 	}
 	if (o->n_acl + o->n_proxy_from >= MAX_RULES) {
@@ -470,7 +494,7 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 		snprintf(err, errlen, "--inetd and --listen exclude each other");
 		return OPT_USAGE;
 	}
-	return OPT_OK;
+	return check_abstract(o, err, errlen);
 }
 
 void options_free(struct options *o)

@@ -151,17 +151,29 @@ static void hand_on(struct server *s, struct pconn *p)
 		pass_on(s, p);
 }
 
-static bool trusted(const struct server *s, const struct peer *p)
+/* May this peer speak for a client?  TCP peers: --proxy-from's networks
+ * (none given: anyone).  Unix peers: --proxy-from's unix:uid=/unix:gid=
+ * entries when there are any; else a socket file's permissions have
+ * already said who may connect - but an abstract socket has no file, and
+ * anyone on the host can reach it, so there nobody is trusted unless
+ * named. */
+static bool trusted(const struct server *s, const struct conn_info *c)
 {
 	const struct options *o = s->opt;
+	bool unix_rules = false;
 
-	/* Unix sockets: the file's permissions already say who may connect. */
-	if (o->n_proxy_from == 0 || p->family == AF_UNIX)
-		return true;
-	for (unsigned i = 0; i < o->n_proxy_from; i++)
-		if (cidr_match(&o->proxy_from[i], p))
+	for (unsigned i = 0; i < o->n_proxy_from; i++) {
+		const struct cidr *r = &o->proxy_from[i];
+
+		if (c->remote.family == AF_UNIX ? cidr_match_cred(r, (uint32_t)c->uid,
+								   (uint32_t)c->gid) :
+		    cidr_match(r, &c->remote))
 			return true;
-	return false;
+		unix_rules |= r->family == AF_UNIX;
+	}
+	if (c->remote.family == AF_UNIX)
+		return !unix_rules && c->local.path[0] != '@';
+	return o->n_proxy_from == 0;
 }
 
 /* Reads exactly n bytes that MSG_PEEK has shown to be there. */
@@ -263,7 +275,7 @@ void proxy_begin(struct server *s, struct conn_info *c)
 	struct proxyq *q = s->proxyq;
 	struct pconn *p = q->spare;
 
-	if (!trusted(s, &c->remote)) {
+	if (!trusted(s, c)) {
 		refuse_conn(s, c, &untrusted_log, "not in --proxy-from", NULL, 0);
 		return;
 	}

@@ -52,6 +52,21 @@ static void log_counters(const struct server *s, const char *when)
 
 static bool has_listeners(const struct server *s);
 
+/* proxyread.c trusts nobody on an abstract socket unless --proxy-from
+ * names users or groups: say so at start, not only per refusal. */
+static void warn_abstract_untrusted(const struct server *s)
+{
+	for (unsigned i = 0; i < s->opt->n_proxy_from; i++)
+		if (s->opt->proxy_from[i].family == AF_UNIX)
+			return;
+	for (int i = 0; i < s->n_lst; i++)
+		if (!s->lst[i].is_conn && s->lst[i].local.family == AF_UNIX &&
+		    s->lst[i].local.path[0] == '@')
+			log_warn("%s: an abstract socket, which anyone on the host can reach: "
+				 "its PROXY headers are refused unless --proxy-from names "
+				 "unix:uid=N or unix:gid=N", s->lst[i].name);
+}
+
 /* sig 0: --idle-exit. */
 static void begin_stop(struct server *s, int sig)
 {
@@ -298,6 +313,8 @@ int server_run(struct server *s)
 	if (s->opt->proxy_protocol && !s->opt->n_proxy_from)
 		log_warn("--proxy-protocol without --proxy-from: any client that can "
 			 "connect may claim any address");
+	if (s->opt->proxy_protocol)
+		warn_abstract_untrusted(s);
 	if (!s->opt->program || s->opt->fd_passing) {
 		if (pool_init(s) < 0) {
 			log_err("cannot start the worker pool: %s", strerror(errno));

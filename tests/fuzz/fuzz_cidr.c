@@ -9,6 +9,7 @@
  * agree with the prefix: the network address itself and its last host
  * address match, the address with the last network bit flipped does not,
  * a peer of the other family does not, and a unix peer only matches "all".
+ * unix:uid=N / unix:gid=N match credentials with that id and no peer.
  * A refusal must come with a reason.  Build and run: tests/fuzz/run.sh.
  */
 #include "config.h"
@@ -53,6 +54,14 @@ static void check_canonical(const struct cidr *c)
 		CHECK(c->prefix == 0 && memcmp(c->addr, zero, 16) == 0);
 		return;
 	}
+	if (c->family == AF_UNIX) {	/* unix:uid=N / unix:gid=N */
+		uint32_t id;
+
+		memcpy(&id, c->addr, sizeof id);
+		CHECK(c->prefix == CIDR_UID || c->prefix == CIDR_GID);
+		CHECK(id != 0xffffffffu && memcmp(c->addr + 4, zero, 12) == 0);
+		return;
+	}
 	CHECK(c->family == AF_INET || c->family == AF_INET6);
 	CHECK(c->prefix <= bits_of(c->family));
 	for (unsigned i = c->prefix; i < 128; i++)
@@ -84,6 +93,16 @@ static void check_match(const struct cidr *c)
 	memset(&p, 0, sizeof p);
 	p.family = AF_UNIX;
 	CHECK(cidr_match(c, &p) == (c->family == AF_UNSPEC));
+	if (c->family == AF_UNIX) {	/* credentials only, never a peer */
+		uint32_t id;
+
+		memcpy(&id, c->addr, sizeof id);
+		CHECK(cidr_match_cred(c, id, id) && !cidr_match_cred(c, id + 1, id + 1));
+		p.family = AF_INET;
+		CHECK(!cidr_match(c, &p));
+		return;
+	}
+	CHECK(!cidr_match_cred(c, 0, 0));
 	if (c->family == AF_UNSPEC) {
 		p.family = AF_INET;
 		CHECK(cidr_match(c, &p));

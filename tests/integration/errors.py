@@ -59,6 +59,9 @@ USAGE = [
     ("missing_value", ["-c"], ["-c", "--max-conns"], None),
     ("missing_value_long", ["--listen"], ["-l", "--listen"], None),
     ("inetd_and_listen", ["-i", "-l", "127.0.0.1:0"], ["-i", "--inetd"], None),
+    # An abstract socket has no file, so no mode to set: refused, not ignored.
+    ("socket_mode_on_abstract", ["-l", "unix:@acceptd-x", "--socket-mode", "0600"],
+     ["--socket-mode"], "unix:@acceptd-x"),
 ]
 
 

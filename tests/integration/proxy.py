@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -1267,6 +1268,73 @@ def sigterm_and_header_bytes_in_one_wakeup():
     m = re.search(r"stopped: active 0 total 0 refused (\d+) failed 0", log)
     assert m and m.group(1) == "0", log
 
+
+
+def as_uid(uid, gid, abstract, data):
+    """Connect to the abstract unix socket as uid:gid, send data, half-close,
+    read to end of file (or a reset or broken pipe: a refusal):
+    what a local user other than us gets back."""
+    client = ("import socket,sys\n"
+              "s=socket.socket(socket.AF_UNIX);s.settimeout(10)\n"
+              "s.connect(sys.argv[1].encode().replace(b'@',b'\\0',1))\n"
+              "try: s.sendall(sys.stdin.buffer.read());s.shutdown(socket.SHUT_WR)\n"
+              "except (BrokenPipeError, ConnectionResetError): pass\n"
+              "o=b''\n"
+              "while True:\n"
+              " try: b=s.recv(65536)\n"
+              " except ConnectionResetError: break\n"
+              " if not b: break\n"
+              " o+=b\n"
+              "sys.stdout.buffer.write(o)\n")
+    # Debian's python3, which any user may run (the tests' own may live
+    # under /root).
+    r = subprocess.run(["/usr/bin/python3", "-c", client, abstract], input=data,
+                       capture_output=True, user=uid, group=gid, extra_groups=[], timeout=20)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@case
+def abstract_listener_trusts_only_whom_proxy_from_names():
+    """An abstract socket has no file and no mode: any local user can
+    connect and claim any address.  So there a PROXY header is taken only
+    from a user or group --proxy-from names (unix:uid=N, unix:gid=N)."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to connect as another user")
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    name = "@acceptd-proxy-test-%d" % os.getpid()
+    forged = v1("TCP4", "1.2.3.4", "198.51.100.1", 4000, 80) + b"forged"
+    # Nobody named: nobody trusted, not even a user the file mode would
+    # have let in (there is no file).
+    d, (addr,) = start([], listen=["unix:" + name])
+    d.wait_line(r"unix:@acceptd-proxy-test-\d+: an abstract socket, which anyone on the host "
+                r"can reach")
+    assert as_uid(nobody.pw_uid, nobody.pw_gid, name, forged) == b"", d.log()
+    d.wait_line(r"unix:uid=%d: not in --proxy-from; closed" % nobody.pw_uid)
+    assert as_uid(0, 0, name, forged) == b""
+    d.stop()
+    for rule in ("unix:uid=%d" % nobody.pw_uid, "unix:gid=%d" % nobody.pw_gid):
+        d, (addr,) = start(["--proxy-from", rule], listen=["unix:" + name])
+        env, echoed = served(as_uid(nobody.pw_uid, nobody.pw_gid, name, forged))
+        assert env.get("TCPREMOTEIP") == "1.2.3.4" and echoed == b"forged", (rule, env)
+        mark = len(d.lines)
+        assert as_uid(0, 0, name, forged) == b"", (rule, d.log())
+        d.wait_line(r"unix:uid=0: not in --proxy-from; closed", start=mark)
+        assert d.stop() == 0, d.log()
+
+
+@case
+def proxy_from_unix_forms_checked():
+    for bad, why in (("unix:uid=", "decimal"), ("unix:uid=-1", "decimal"),
+                     ("unix:user=0", "uid=N or gid=N"),
+                     ("unix:gid=4294967295", "below"), ("unix:uid=01", "decimal")):
+        r = subprocess.run([ACCEPTD, "--proxy-protocol", "--proxy-from", bad],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and why in r.stderr, (bad, r.returncode, r.stderr)
+    r = subprocess.run([ACCEPTD, "--allow", "unix:uid=0"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "--proxy-from only" in r.stderr, r.stderr
 
 # --- 10. a real HAProxy in front ------------------------------------------------
 

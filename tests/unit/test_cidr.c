@@ -47,6 +47,10 @@ static const struct {
 	{ "::/95", AF_INET6, 95, "::/95" },
 	/* IPv4-compatible (not mapped) stays IPv6 */
 	{ "::10.1.2.3", AF_INET6, 128, "::10.1.2.3/128" },
+	/* local users and groups, for --proxy-from on unix sockets */
+	{ "unix:uid=0", AF_UNIX, CIDR_UID, "unix:uid=0" },
+	{ "unix:gid=65534", AF_UNIX, CIDR_GID, "unix:gid=65534" },
+	{ "unix:uid=4294967294", AF_UNIX, CIDR_UID, "unix:uid=4294967294" },
 };
 
 /* why: a part of the reason that must be there. */
@@ -104,6 +108,14 @@ static const struct {
 	{ "::ffff:10.1", "IPv6" },
 	{ "::ffff:010.0.0.1", "IPv6" },
 	{ "0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0/0", "too long" },
+	{ "unix:", "uid=N or gid=N" },
+	{ "unix:user=0", "uid=N or gid=N" },
+	{ "unix:uid=", "decimal" },
+	{ "unix:uid=-1", "decimal" },
+	{ "unix:uid=01", "decimal" },
+	{ "unix:uid=1 ", "decimal" },
+	{ "unix:gid=99999999999", "decimal" },
+	{ "unix:uid=4294967295", "below" },
 };
 
 START_TEST(test_cidr_parse_good)
@@ -290,6 +302,29 @@ START_TEST(test_cidr_match_every_prefix)
 }
 END_TEST
 
+START_TEST(test_cidr_match_cred)
+{
+	struct cidr u, g;
+	struct peer p;
+	char err[128];
+
+	ck_assert_int_eq(cidr_parse("unix:uid=1000", &u, err, sizeof err), 0);
+	ck_assert_int_eq(cidr_parse("unix:gid=50", &g, err, sizeof err), 0);
+	ck_assert(cidr_match_cred(&u, 1000, 7));
+	ck_assert(!cidr_match_cred(&u, 50, 1000));
+	ck_assert(cidr_match_cred(&g, 7, 50));
+	ck_assert(!cidr_match_cred(&g, 50, 7));
+	/* never an IP peer, nor an IP network for credentials */
+	memset(&p, 0, sizeof p);
+	p.family = AF_INET;
+	ck_assert(!cidr_match(&u, &p));
+	p.family = AF_UNIX;
+	ck_assert(!cidr_match(&u, &p));
+	ck_assert_int_eq(cidr_parse("0.0.0.0/0", &g, err, sizeof err), 0);
+	ck_assert(!cidr_match_cred(&g, 0, 0));
+}
+END_TEST
+
 START_TEST(test_cidr_format)
 {
 	struct cidr c;
@@ -303,7 +338,7 @@ START_TEST(test_cidr_format)
 	ck_assert_int_eq(cidr_format(&c, small, sizeof small), (int)strlen("192.168.0.0/16"));
 	ck_assert_str_eq(small, "192.1");
 	ck_assert_int_eq(cidr_format(&c, NULL, 0), (int)strlen("192.168.0.0/16"));
-	c.family = AF_UNIX;	/* never made by cidr_parse */
+	c.family = AF_PACKET;	/* never made by cidr_parse */
 	ck_assert_int_eq(cidr_format(&c, buf, sizeof buf), 1);
 	ck_assert_str_eq(buf, "?");
 }
@@ -321,6 +356,7 @@ Suite *cidr_suite(void)
 	tcase_add_test(tc, test_cidr_err_truncated);
 	tcase_add_test(tc, test_cidr_match);
 	tcase_add_test(tc, test_cidr_match_every_prefix);
+	tcase_add_test(tc, test_cidr_match_cred);
 	tcase_add_test(tc, test_cidr_format);
 	suite_add_tcase(s, tc);
 	return s;

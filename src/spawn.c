@@ -33,7 +33,8 @@ static const char *const dropped[] = {
 	"WATCHDOG_USEC", "WATCHDOG_PID", "FDSTORE",
 	"PROTO", "TCPLOCALIP", "TCPLOCALPORT", "TCPLOCALHOST", "TCPREMOTEIP",
 	"TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
-	"UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID",
+	"UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID", "UNIXLOCALPATH",
+	"UNIXREMOTEUID", "UNIXREMOTEGID",	/* names of acceptd 0.1's */
 	"REMOTE_ADDR", "REMOTE_PORT", "ACCEPTD_LISTENER", "ACCEPTD_WORKER_FD", "ACCEPTD_REEXEC", NULL
 };
 
@@ -117,10 +118,15 @@ static void conn_env(const struct conn_info *c, const char *lname, struct envbuf
 {
 	b->n = 0;
 	if (c->remote.family == AF_UNIX) {
+		/* UCSPI-UNIX's names (ucspi-unix, nosh): SO_PEERCRED gives
+		 * the effective ids.  The listener's path is as bound, "@" for
+		 * an abstract name; an unnamed socket has none to give. */
 		env_add(b, "PROTO=UNIX");
-		env_add(b, "UNIXREMOTEUID=%u", (unsigned)c->uid);
-		env_add(b, "UNIXREMOTEGID=%u", (unsigned)c->gid);
+		env_add(b, "UNIXREMOTEEUID=%u", (unsigned)c->uid);
+		env_add(b, "UNIXREMOTEEGID=%u", (unsigned)c->gid);
 		env_add(b, "UNIXREMOTEPID=%d", (int)c->pid);
+		if (c->local.path[0])
+			env_add(b, "UNIXLOCALPATH=%s", c->local.path);
 	} else {
 		env_add(b, "PROTO=TCP");
 		env_add(b, "TCPLOCALIP=%s", c->local.ip);

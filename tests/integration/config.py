@@ -150,7 +150,7 @@ def serves_the_files_listens_and_exec_with_its_words():
     assert env["TCPREMOTEIP"] == "127.0.0.1" and env["REMOTE_ADDR"] == "127.0.0.1", env
     assert env["ACCEPTD_CONFIG_TEST"] == "kept", env
     rep = report(unix)
-    assert rep["env"]["PROTO"] == "UNIX" and rep["env"]["UNIXREMOTEUID"] == str(os.getuid())
+    assert rep["env"]["PROTO"] == "UNIX" and rep["env"]["UNIXREMOTEEUID"] == str(os.getuid())
     # verbose = yes: every connection is logged
     d.wait_line(r"connection .* on 127\.0\.0\.1:%d" % port_of(tcp))
     d.wait_line(r"connection .* on unix:%s" % re.escape(sock))

@@ -83,7 +83,7 @@ def tcp_env_ipv4():
     }
     got = {k: env.get(k) for k in want}
     assert got == want, (got, want)
-    for k in ("UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID"):
+    for k in ("UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID", "UNIXLOCALPATH"):
         assert k not in env, k
     assert d.stop() == 0
 
@@ -167,11 +167,13 @@ def unix_env():
     addr, = d.listening()
     c, _rep, env = ask(addr)
     c.close()
-    want = {"PROTO": "UNIX", "UNIXREMOTEUID": str(os.getuid()),
-            "UNIXREMOTEGID": str(os.getgid()), "UNIXREMOTEPID": str(os.getpid()),
-            "ACCEPTD_LISTENER": "unix:" + path}
+    # UCSPI-UNIX's names (ucspi-unix, nosh), not acceptd 0.1's own.
+    want = {"PROTO": "UNIX", "UNIXREMOTEEUID": str(os.geteuid()),
+            "UNIXREMOTEEGID": str(os.getegid()), "UNIXREMOTEPID": str(os.getpid()),
+            "UNIXLOCALPATH": path, "ACCEPTD_LISTENER": "unix:" + path}
     got = {k: env.get(k) for k in want}
     assert got == want, (got, want)
+    assert "UNIXREMOTEUID" not in env and "UNIXREMOTEGID" not in env, env
     for k in ("TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"):
         assert k not in env, (k, env[k])
     assert d.stop() == 0
@@ -188,7 +190,8 @@ def plumbing_and_stale_values_not_inherited():
              "WATCHDOG_PID": "1", "LISTEN_PID": "1", "LISTEN_FDS": "2",
              "LISTEN_FDNAMES": "a:b", "TCPREMOTEIP": "bogus", "TCPREMOTEPORT": "1",
              "REMOTE_ADDR": "bogus", "TCPCONNNUM": "99", "PROTO": "bogus",
-             "ACCEPTD_LISTENER": "bogus", "UNIXREMOTEPID": "1",
+             "ACCEPTD_LISTENER": "bogus", "UNIXREMOTEPID": "1", "UNIXLOCALPATH": "/bogus",
+             "UNIXREMOTEEUID": "1", "UNIXREMOTEUID": "1",
              "ACCEPTD_TEST_KEEP": "kept"}
     try:
         d = Daemon(["-l", "127.0.0.1:0", "--"] + REPORT, extra_env=stale)
@@ -208,7 +211,8 @@ def plumbing_and_stale_values_not_inherited():
     assert (env.get("TCPCONNNUM"), env.get("PROTO")) == ("1", "TCP"), (
         env.get("TCPCONNNUM"), env.get("PROTO"))
     assert env.get("ACCEPTD_LISTENER") == addr, env.get("ACCEPTD_LISTENER")
-    assert "UNIXREMOTEPID" not in env, env["UNIXREMOTEPID"]
+    for k in ("UNIXREMOTEPID", "UNIXLOCALPATH", "UNIXREMOTEEUID", "UNIXREMOTEUID"):
+        assert k not in env, (k, env[k])
     # The rest of acceptd's environment does pass through.
     assert env.get("ACCEPTD_TEST_KEEP") == "kept"
     assert env.get("PATH") == os.environ.get("PATH")

@@ -420,7 +420,7 @@ def openbsd_inetd_unix_nowait_with_i():
         assert_no_log_text(out)
         assert env.get("PROTO") == "UNIX", env
         assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("UNIXREMOTEUID") == str(os.getuid()), env
+        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
         assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
         assert inetd_reaped(d, int(env["PPID"]), start=mark) == 0, d.log()
     finally:
@@ -487,7 +487,7 @@ def forced_inetd_serves_unix_socketpair():
         env = parse_env(out)
         assert env.get("PROTO") == "UNIX", env
         assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("UNIXREMOTEUID") == str(os.getuid()), env
+        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
         assert "TCPREMOTEIP" not in env, env
         assert env.get("PPID") == str(d.pid), env
 

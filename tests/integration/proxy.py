@@ -233,7 +233,7 @@ def check_env(env, remote, local, listener=None):
         want["ACCEPTD_LISTENER"] = listener
     bad = {k: (env.get(k), v) for k, v in want.items() if env.get(k) != v}
     assert not bad, "handler saw (got, want) %r; env %r" % (bad, env)
-    for k in ("UNIXREMOTEUID", "UNIXREMOTEGID", "UNIXREMOTEPID"):
+    for k in ("UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID"):
         assert k not in env, env
 
 
@@ -1201,8 +1201,8 @@ def unix_listener():
     for hdr in (b"PROXY UNKNOWN\r\n", v2(cmd=0, fam="unspec"), v2(cmd=1, fam="unix")):
         _, env, echoed = request(addr, hdr + b"still unix")
         assert env.get("PROTO") == "UNIX", (hdr, env)
-        assert env.get("UNIXREMOTEUID") == str(os.getuid()), env
-        assert env.get("UNIXREMOTEGID") == str(os.getgid()), env
+        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
+        assert env.get("UNIXREMOTEEGID") == str(os.getgid()), env
         assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
         assert "TCPREMOTEIP" not in env and "REMOTE_ADDR" not in env, env
         assert env.get("ACCEPTD_LISTENER") == addr, env

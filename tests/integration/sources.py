@@ -197,8 +197,8 @@ def ssa_inherited_unix_listener():
         assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
         assert env.get("PROTO") == "UNIX", env
         assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("UNIXREMOTEUID") == str(os.getuid()), env
-        assert env.get("UNIXREMOTEGID") == str(os.getgid()), env
+        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
+        assert env.get("UNIXREMOTEEGID") == str(os.getgid()), env
         assert "TCPREMOTEIP" not in env, env
         assert_no_listen_vars(env)
         assert d.stop() == 0, d.log()

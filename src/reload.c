@@ -30,10 +30,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -334,6 +336,18 @@ static bool is_state_fd(int fd)
 	return strncmp(target, "/memfd:acceptd-reexec", 21) == 0;
 }
 
+/* The state names pids this image will signal (at -t, at the drain) and
+ * count: only children of ours are taken.  waitid with WNOWAIT asks
+ * without reaping; ECHILD means not ours (or long gone). */
+static bool our_child(int pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	return pid > 1 && pid != getpid() &&
+	       waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
 /* The new image: picks up what the old one handed over. */
 void reload_restore(struct server *s)
 {
@@ -375,14 +389,23 @@ void reload_restore(struct server *s)
 			s->failed = c;
 		} else if (sscanf(line, "child %d %lld %u %3s %39s %u", &pid, &started, &stage,
 				  fam, hex, &port) == 6 && parse_peer(fam, hex, port, &p) == 0) {
-			conns_adopt_child(s, pid, started, stage, &p);
+			if (our_child(pid))
+				conns_adopt_child(s, pid, started, stage, &p);
+			else
+				log_warn("reload: pid %d in the state is no child of ours; ignored", pid);
 		} else if (sscanf(line, "worker %d %d", &pid, &n) == 2) {
-			worker = pid;
+			worker = 0;
 			held = n;
+			if (!our_child(pid)) {
+				log_warn("reload: pid %d in the state is no child of ours; ignored", pid);
+				continue;	/* its "held" lines are skipped: worker 0 */
+			}
+			worker = pid;
 			conns_adopt_worker(s, pid);
 		} else if (held > 0 && sscanf(line, "held %3s %39s %u", fam, hex, &port) == 3 &&
 			   parse_peer(fam, hex, port, &p) == 0) {
-			conns_adopt_held(s, worker, &p);
+			if (worker)
+				conns_adopt_held(s, worker, &p);
 			held--;
 		}
 	}

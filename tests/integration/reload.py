@@ -391,6 +391,37 @@ def twenty_reloads_leave_no_fd_behind_pool():
     fds_flat_over_reloads(["-b", "echo", "-w", "2"])
 
 
+@case
+def state_naming_a_stranger_is_not_trusted():
+    """The reload state names pids the new image will count and signal
+    (at -t, at the drain): a pid that is not acceptd's child - here a
+    process group of ours - is ignored, never signalled."""
+    # Never pid 1 here: a regression would signal every process (-1).
+    strangers = [subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(2)]
+    child, worker = (p.pid for p in strangers)
+    try:
+        fd = os.memfd_create("acceptd-reexec", 0)
+        os.write(fd, b"acceptd-reexec 1\ncounters 5 0 0\n"
+                 b"child %d 0 0 4 7f000001000000000000000000000000 1\n"
+                 b"worker %d 1\nheld 4 7f000001000000000000000000000000 2\n"
+                 % (child, worker))
+        d = Daemon(["-t", "1", "--drain", "1", "-l", "127.0.0.1:0", "--", "/bin/cat"],
+                   pass_fds=(fd,), extra_env={"ACCEPTD_REEXEC": str(fd)})
+        os.close(fd)
+        d.listening()
+        for pid in (child, worker):
+            d.wait_line(r"reload: pid %d in the state is no child of ours; ignored" % pid)
+        assert counters(d)["active"] == 0, d.log()
+        # Had they been adopted, -t or the drain would have ended them.
+        assert d.stop() == 0, d.log()
+        for p in strangers:
+            assert p.poll() is None, "acceptd signalled a process that is not its child"
+    finally:
+        for p in strangers:
+            p.kill()
+            p.wait(10)
+
+
 def every_port_answers(addrs):
     for a in addrs:
         assert exchange(a, b"p") == b"p", a

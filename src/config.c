@@ -210,3 +210,13 @@ enum opt_result config_load(struct options *o, const char *path, char *err, size
 	}
 	return r;
 }
+
+/* After --user the file is read again, on SIGHUP, as that user (the new
+ * image never is root): one only root may read would fail every reload.
+ * Said at start, so it is found before the first reload needs it. */
+void config_check_after_drop(const struct options *o)
+{
+	if (o->config && o->user && access(o->config, R_OK) < 0)
+		log_warn("--config %s: not readable as --user %s (%s): a reload would fail",
+			 o->config, o->user, strerror(errno));
+}

@@ -384,6 +384,7 @@ enum opt_result options_key_apply(struct options *o, int key, const char *value,
  * options they name, except those the command line gave (it replaces the
  * file's values).  Errors say FILE:LINE and why; OPT_USAGE. */
 enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen);
+void config_check_after_drop(const struct options *o);
 
 /* server.c */
 int server_init(struct server *s, struct options *o);

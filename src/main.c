@@ -74,6 +74,7 @@ int main(int argc, char **argv)
 		listen_close_owned(&srv);
 		return 1;
 	}
+	config_check_after_drop(&opt);
 	srv.base_env = spawn_base_env(environ);
 	if (!srv.base_env) {
 		log_err("out of memory");

@@ -15,7 +15,9 @@
  * it is UNKNOWN/LOCAL) and the connection goes through admission - ACL,
  * --rate, -C - like any other.  Connections still reading count against
  * --max-conns: a slowloris cannot hold more than -c fds, nor for longer
- * than the timeout.
+ * than the timeout; and since -C and --rate only see the claimed address,
+ * one real peer may have only so many headers in progress (pending_cap),
+ * or it alone could keep every -c slot reading, 3 s at a time.
  */
 #include "config.h"
 
@@ -55,6 +57,7 @@ struct proxyq {
 
 static struct log_limit untrusted_log = { .what = "connections from outside --proxy-from" };
 static struct log_limit bad_log = { .what = "bad PROXY headers" };
+static struct log_limit busy_log = { .what = "peers over their PROXY headers in progress" };
 
 static void push(struct plist *l, struct pconn *p)
 {
@@ -268,6 +271,31 @@ void proxy_readable(struct server *s, struct pconn *p, uint32_t events)
 	hand_on(s, p);
 }
 
+/* Headers in progress one real peer may have: -C when set, else a
+ * quarter of -c (at least one).  A real proxy sends its header with the
+ * handshake, so its count stays near zero however busy it is. */
+static unsigned pending_cap(const struct options *o)
+{
+	unsigned quarter = o->max_conns / 4;
+
+	return o->max_per_ip ? o->max_per_ip : quarter ? quarter : 1;
+}
+
+/* Counted by walking the reading list (at most -c long, and near empty
+ * unless headers are slow to come), keyed like -C: --source-prefix holds. */
+static unsigned pending_from(const struct server *s, const struct peer *p)
+{
+	unsigned char want[TABLE_KEY_MAX], key[TABLE_KEY_MAX];
+	unsigned n = 0;
+
+	source_key(s->opt, p, want);
+	for (const struct pconn *q = s->proxyq->reading.head; q; q = q->next) {
+		source_key(s->opt, &q->c.remote, key);
+		n += memcmp(key, want, TABLE_KEY_MAX) == 0;
+	}
+	return n;
+}
+
 /* A new connection on a --proxy-protocol listener (or an inherited one):
  * vet the real peer, then read its header. */
 void proxy_begin(struct server *s, struct conn_info *c)
@@ -277,6 +305,10 @@ void proxy_begin(struct server *s, struct conn_info *c)
 
 	if (!trusted(s, c)) {
 		refuse_conn(s, c, &untrusted_log, "not in --proxy-from", NULL, 0);
+		return;
+	}
+	if (pending_from(s, &c->remote) >= pending_cap(s->opt)) {
+		refuse_conn(s, c, &busy_log, "too many PROXY headers in progress", NULL, 0);
 		return;
 	}
 	if (p)

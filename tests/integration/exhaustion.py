@@ -489,7 +489,8 @@ def reset_storm(args, n=1000, proxy=False, pool_workers=0, echo=True):
     # a reset (spawn, pool) or as a refusal before its header (PROXY).
     d.settle((0, 0, at_once, 0) if proxy else (0, n, 0, 0), timeout=30)
     if proxy:
-        base, batch = open_fds(d.pid), 50       # under the default -c 100
+        # One peer may hold a quarter of -c (default 100) in mid-header.
+        base, batch = open_fds(d.pid), 25
         for _ in range((n - at_once) // batch):
             socks = [resetting(b"PROXY TCP4 ") for _ in range(batch)]
             wait_until(lambda: open_fds(d.pid) == base + batch, 5,

@@ -15,7 +15,9 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -279,6 +281,33 @@ def handler_cannot_regain_root():
     assert not fails, "the handler got (part of) root back: %s" % fails
     assert rep["resuid"] == [NOBODY.pw_uid] * 3, rep
     assert rep["resgid"] == [NOBODY.pw_gid] * 3, rep
+    assert d.stop() == 0, d.log()
+
+
+@case
+def config_only_root_may_read_is_warned_and_a_reload_keeps_serving():
+    """After -u the file is re-read on SIGHUP as that user: a file only
+    root may read is said at start, and a reload then fails, logged, with
+    the old image serving."""
+    need_root()
+    top = tmpdir()
+    os.chmod(top, 0o755)        # the file's own mode is what is tested
+    conf = os.path.join(top, "root-only.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:0\nbuiltin = echo\n")
+    os.chmod(conf, 0o600)
+    d = Daemon(["-u", "nobody", "--config", conf])
+    addr, = d.listening()
+    d.wait_line(r"warning: --config %s: not readable as --user nobody "
+                r"\(Permission denied\): a reload would fail" % re.escape(conf))
+    mark = len(d.lines)
+    d.signal(signal.SIGHUP)
+    d.wait_line(r"%s.*Permission denied.*still serving" % re.escape(conf), start=mark)
+    assert exchange(addr, b"still") == b"still"
+    os.chmod(conf, 0o644)       # readable by nobody now: the next reload works
+    d.signal(signal.SIGHUP)
+    d.wait_line(r"reload: done", start=mark)
+    assert exchange(addr, b"again") == b"again"
     assert d.stop() == 0, d.log()
 
 

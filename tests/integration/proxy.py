@@ -703,10 +703,12 @@ def slowloris_does_not_starve_good_clients():
 @case
 def header_readers_count_against_max_conns():
     """-c 3: three silent clients fill it; a fourth with a full header
-    waits in the backlog, unserved, until their headers time out."""
+    waits in the backlog, unserved, until their headers time out.  Three
+    real peers: one alone may hold only a quarter of -c reading."""
     d, (addr,) = start(["-c", "3"])
-    silent = [dial(addr) for _ in range(3)]
     port = parse_addr(addr)[1][1]
+    silent = [dial((socket.AF_INET, ("127.0.0.1", port)), bind=("127.0.0.%d" % (i + 1), 0))
+              for i in range(3)]
     try:
         for s in silent:
             wait_until(lambda: held_by(d.pid, port, s.getsockname()[1]), 5,
@@ -732,6 +734,32 @@ def header_readers_count_against_max_conns():
 
 
 # --- 5. --proxy-from -----------------------------------------------------------
+
+@case
+def one_real_peer_cannot_hold_every_slot_reading_headers():
+    """-C and --rate see only the claimed address, so a real peer is held
+    to a quarter of -c headers in progress (-c 8: two): a third silent
+    connection of its own is closed at once, another peer is still served,
+    and the slots come back as its headers come in."""
+    d, (addr,) = start(["-c", "8"])
+    port = parse_addr(addr)[1][1]
+    # Accepted in order, so both are reading when the third comes.
+    silent = [dial(addr) for _ in range(2)]
+    with dial(addr) as third:
+        me = third.getsockname()[1]
+        assert closed_by_peer(third, 5) < 1.5
+    d.wait_line(r"127\.0\.0\.1:%d: too many PROXY headers in progress; closed" % me)
+    with dial((socket.AF_INET, ("127.0.0.1", port)), bind=("127.0.0.2", 0)) as other:
+        env, echoed = served(transfer(other, [v1("TCP4", "192.0.2.9") + b"other"]))
+    assert env["TCPREMOTEIP"] == "192.0.2.9" and echoed == b"other", env
+    for s in silent:
+        env, echoed = served(transfer(s, [v1() + b"late"]))
+        assert echoed == b"late", env
+        s.close()
+    _, env, echoed = request(addr, v1() + b"again")
+    assert echoed == b"again"
+    assert d.stop() == 0, d.log()
+
 
 @case
 def proxy_from_refuses_others_before_reading():

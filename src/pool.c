@@ -591,6 +591,11 @@ bool pool_reaped(struct server *s, pid_t pid, int status)
 			close(w->ch);
 			w->ch = -1;
 		}
+		/* Serving one inherited connection, this worker was its
+		 * handler: its death is the exit status, as a PROGRAM's is. */
+		if (w->inflight)
+			s->exit_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) :
+					 WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
 		fail_inflight(s, w);
 		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
 		delay = pool_backoff_ms(w->fails);

@@ -467,6 +467,23 @@ def nowait_exit_status_is_the_handlers_or_128_plus_signal():
 
 
 @case
+def nowait_builtin_worker_killed_is_128_plus_signal():
+    """A built-in service on one connection: its worker is the handler, so
+    a worker killed mid-connection makes the exit status 128+N too."""
+    client, conn = tcp_connection()
+    with client:
+        d = Daemon(["-v", "-b", "echo"], stdin=conn)
+        conn.close()
+        client.settimeout(10)
+        client.sendall(b"x")
+        assert client.recv(1) == b"x"       # the worker holds it now
+        worker = int(d.wait_line(r"worker 0 pid (\d+) ready").group(1))
+        os.kill(worker, signal.SIGKILL)
+        rc = d.wait()
+    assert rc == 128 + signal.SIGKILL, "acceptd exited %r:\n%s" % (rc, d.log())
+
+
+@case
 def forced_inetd_serves_unix_socketpair():
     for args in (["-i", "-v"] + ["--", "/bin/sh", ENV_SH], ["-i", "-b", "echo"]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

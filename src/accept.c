@@ -52,6 +52,13 @@ void accept_update(struct server *s)
 		arm(s, &s->lst[i], want);
 }
 
+/* The EMFILE pause (clock.h): over when its time comes. */
+int64_t accept_tick(struct server *s)
+{
+	accept_update(s);
+	return s->resume_at_ms ? s->resume_at_ms : -1;
+}
+
 static void pause_for(struct server *s, int ms, const char *why, int err)
 {
 	int64_t now = mono_ms();

@@ -74,14 +74,6 @@ void source_key(const struct options *o, const struct peer *p,
 		key[1 + i] = bits >= 8 ? p->raw[i] : (uint8_t)(p->raw[i] & (0xff00 >> bits));
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int admit_init(struct server *s)
 {
 	if (s->opt->rate_n == 0)

@@ -237,16 +237,17 @@ static void drop_killed(struct server *s)
 /* -t: handlers past their time get SIGTERM, then SIGKILL KILL_GRACE_MS
  * later, to their whole process group.  Walks the table only when the
  * earliest deadline is due, so a steady stream of connections costs
- * nothing here. */
-void conns_expire(struct server *s)
+ * nothing here.  The timer contract (clock.h): returns the next deadline. */
+int64_t conns_tick(struct server *s)
 {
 	struct expiry e = { .now = mono_ms() };
 
-	if (!s->timeout_at_ms || e.now < s->timeout_at_ms)
-		return;
-	table_each(s->children, expire_one, &e);
-	s->timeout_at_ms = e.next;
-	drop_killed(s);
+	if (s->timeout_at_ms && e.now >= s->timeout_at_ms) {
+		table_each(s->children, expire_one, &e);
+		s->timeout_at_ms = e.next;
+		drop_killed(s);
+	}
+	return s->timeout_at_ms ? s->timeout_at_ms : -1;
 }
 
 static void signal_one(void *rec, void *arg)

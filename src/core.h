@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define ACCEPTD_MAX_LISTEN_OPTS 64
 #define TABLE_KEY_MAX 20	/* table.c keys: family + 16 address bytes + spare */
 #define ADDR_STRLEN 128		/* "[v6%scope]:port" fits; unix paths are cut */
@@ -153,8 +155,6 @@ struct server {
 	unsigned long long total, refused, failed;
 	int64_t idle_since_ms;	/* --idle-exit: when the last connection ended */
 	int64_t timeout_at_ms;	/* -t: next handler deadline to look at, 0 none */
-	int64_t log_flush_at_ms;	/* a refusal count to report then, -1 none */
-	int64_t notify_at_ms;	/* a STATUS or WATCHDOG due then, -1 none */
 	bool reload_wanted;	/* SIGHUP: re-execute once nothing is half done */
 	int64_t resume_at_ms;	/* accept paused until then (EMFILE), 0 if not */
 	int64_t last_pause_log_ms;
@@ -184,6 +184,7 @@ void source_key(const struct options *o, const struct peer *p,
 
 /* accept.c */
 void accept_update(struct server *s);
+int64_t accept_tick(struct server *s);
 int accept_serve(struct server *s, int fd, struct listener *l,
 		 const struct sockaddr_storage *ss, socklen_t sslen);
 void accept_ready(struct server *s, struct listener *l);
@@ -242,7 +243,7 @@ void conns_source_release(struct server *s, const struct peer *p);
 int conns_track(struct server *s, pid_t pid, const struct conn_info *c);
 void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
-void conns_expire(struct server *s);
+int64_t conns_tick(struct server *s);
 unsigned conns_lingering(void);
 void conns_save(struct server *s, FILE *f);
 void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsigned stage,
@@ -288,9 +289,8 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c);
 void pool_readable(struct server *s, struct worker *w);
 unsigned pool_backoff_ms(unsigned fails);
 bool pool_reaped(struct server *s, pid_t pid, int status);
-void pool_tick(struct server *s);
+int64_t pool_tick(struct server *s);
 void pool_flush(struct server *s);
-int64_t pool_next_deadline(const struct server *s);
 void pool_stop(struct server *s);
 void pool_signal_all(struct server *s, int sig);
 unsigned pool_alive(const struct server *s);
@@ -347,8 +347,7 @@ struct pconn;
 int proxyq_init(struct server *s);
 void proxy_begin(struct server *s, struct conn_info *c);
 void proxy_readable(struct server *s, struct pconn *p, uint32_t events);
-void proxyq_tick(struct server *s);
-int64_t proxyq_next_deadline(const struct server *s);
+int64_t proxyq_tick(struct server *s);
 void proxyq_stop(struct server *s);
 void proxyq_free(struct server *s);
 
@@ -389,7 +388,6 @@ void config_check_after_drop(const struct options *o);
 /* server.c */
 int server_init(struct server *s, struct options *o);
 int server_run(struct server *s);
-int64_t mono_ms(void);
 
 /* signals.c */
 int signals_init(sigset_t *ignored_at_start);

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -138,14 +137,6 @@ size_t log_escape(char *dst, size_t dstlen, const void *src, size_t srclen)
 
 static struct log_limit *limiters;	/* every limiter used so far */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report_dropped(struct log_limit *l, int64_t now)
 {
 	if (l->dropped)
@@ -158,7 +149,7 @@ static void report_dropped(struct log_limit *l, int64_t now)
 
 bool log_limited(struct log_limit *l)
 {
-	int64_t now = now_ms();
+	int64_t now = mono_ms();
 
 	if (!l->listed) {
 		l->listed = true;
@@ -179,7 +170,7 @@ bool log_limited(struct log_limit *l)
  * Returns when the next report is due, or -1 if none is pending. */
 int64_t log_limits_flush(bool final)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = mono_ms(), next = -1;
 
 	for (struct log_limit *l = limiters; l; l = l->next) {
 		if (!l->dropped)

@@ -616,33 +616,26 @@ bool pool_reaped(struct server *s, pid_t pid, int status)
 	return false;
 }
 
-/* Timers: respawns that are due, hellos that never came, -t. */
-void pool_tick(struct server *s)
+/* Timers: respawns that are due, hellos that never came, -t.  Returns
+ * the next deadline (clock.h), read after acting: a worker started here
+ * now waits for its HELLO. */
+int64_t pool_tick(struct server *s)
 {
-	int64_t now = mono_ms();
+	int64_t now = mono_ms(), at;
 
-	if (s->pool)
-		expire_conns(s);
-	for (int i = 0; s->pool && i < s->pool->n; i++) {
+	if (!s->pool)
+		return -1;
+	expire_conns(s);
+	at = s->pool->timeout_at_ms ? s->pool->timeout_at_ms : -1;
+	for (int i = 0; i < s->pool->n; i++) {
 		struct worker *w = &s->pool->w[i];
 
 		if (w->state == W_DOWN && !s->stopping && now >= w->deadline_ms)
 			start_worker(s, w);
 		else if (w->state == W_STARTING && now >= w->deadline_ms)
 			worker_lost(s, w, "no HELLO within 10 s");
-	}
-}
-
-int64_t pool_next_deadline(const struct server *s)
-{
-	int64_t at = s->pool && s->pool->timeout_at_ms ? s->pool->timeout_at_ms : -1;
-
-	for (int i = 0; s->pool && i < s->pool->n; i++) {
-		const struct worker *w = &s->pool->w[i];
-
 		if ((w->state == W_DOWN && !s->stopping) || w->state == W_STARTING)
-			if (at < 0 || w->deadline_ms < at)
-				at = w->deadline_ms;
+			at = deadline_earlier(at, w->deadline_ms);
 	}
 	return at;
 }

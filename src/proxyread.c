@@ -329,14 +329,16 @@ void proxy_begin(struct server *s, struct conn_info *c)
 	proxy_readable(s, p, 0);
 }
 
-/* Timeouts, and connections whose header is in once a worker has room. */
-void proxyq_tick(struct server *s)
+/* Timeouts, and connections whose header is in once a worker has room.
+ * Returns the next header deadline (clock.h): the oldest reader's, as
+ * they all have the same timeout. */
+int64_t proxyq_tick(struct server *s)
 {
 	struct proxyq *q = s->proxyq;
 	int64_t now;
 
 	if (!q)
-		return;
+		return -1;
 	now = mono_ms();
 	while (q->reading.head && q->reading.head->deadline_ms <= now) {
 		struct pconn *p = q->reading.head;
@@ -345,13 +347,7 @@ void proxyq_tick(struct server *s)
 	}
 	while (q->ready.head && (!s->pool || pool_ready(s)))
 		pass_on(s, q->ready.head);
-}
-
-int64_t proxyq_next_deadline(const struct server *s)
-{
-	const struct proxyq *q = s->proxyq;
-
-	return q && q->reading.head ? q->reading.head->deadline_ms : -1;
+	return q->reading.head ? q->reading.head->deadline_ms : -1;
 }
 
 /* Stopping: connections that have not said who they are yet are not

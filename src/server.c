@@ -13,23 +13,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
-
-int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int server_init(struct server *s, struct options *o)
 {
@@ -117,7 +109,6 @@ static void stop_stage(struct server *s)
  * handled (see reload.c). */
 static void begin_reload(struct server *s)
 {
-	struct timespec ts;
 	char msg[64];
 
 	if (s->stopping || s->reload_wanted)
@@ -126,9 +117,8 @@ static void begin_reload(struct server *s)
 		log_notice("SIGHUP: serving one connection; nothing to reload");
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+		 (unsigned long long)mono_us());
 	notify_send(msg);
 	log_notice("SIGHUP: reloading");
 	s->reload_wanted = true;
@@ -160,46 +150,62 @@ static void on_signals(struct server *s)
 	}
 }
 
-static int64_t earlier(int64_t at, int64_t t)
-{
-	return t >= 0 && (at < 0 || t < at) ? t : at;
-}
-
-static int next_timeout(const struct server *s)
-{
-	int64_t now = mono_ms(), at = -1;
-
-	if (s->resume_at_ms)
-		at = s->resume_at_ms;
-	if (s->stopping)
-		at = earlier(at, s->stop_deadline_ms);
-	if (s->timeout_at_ms)
-		at = earlier(at, s->timeout_at_ms);
-	if (s->opt->idle_exit_secs && s->idle_since_ms && !s->stopping)
-		at = earlier(at, s->idle_since_ms + (int64_t)s->opt->idle_exit_secs * 1000);
-	at = earlier(at, pool_next_deadline(s));
-	at = earlier(at, proxyq_next_deadline(s));
-	at = earlier(at, s->log_flush_at_ms);
-	at = earlier(at, s->notify_at_ms);
-	if (at < 0)
-		return -1;
-	return at <= now ? 0 : (int)(at - now);
-}
-
 /* --idle-exit: the clock runs while nothing is open or being read. */
-static void check_idle(struct server *s)
+static int64_t idle_tick(struct server *s)
 {
-	int64_t now;
+	int64_t now, limit = (int64_t)s->opt->idle_exit_secs * 1000;
 
 	if (!s->opt->idle_exit_secs || s->stopping)
-		return;
+		return -1;
 	now = mono_ms();
-	if (s->active || s->proxying)
+	if (s->active || s->proxying) {
 		s->idle_since_ms = 0;
-	else if (!s->idle_since_ms)
+		return -1;
+	}
+	if (!s->idle_since_ms)
 		s->idle_since_ms = now;
-	else if (now - s->idle_since_ms >= (int64_t)s->opt->idle_exit_secs * 1000)
+	else if (now - s->idle_since_ms >= limit) {
 		begin_stop(s, 0);
+		return -1;	/* stop_tick has the drain's deadline now */
+	}
+	return s->idle_since_ms + limit;
+}
+
+/* Stopping: the drain, then SIGTERM, then SIGKILL, each stage when the
+ * last one's time is up (or at once on a second signal). */
+static int64_t stop_tick(struct server *s)
+{
+	if (!s->stopping)
+		return -1;
+	if (mono_ms() >= s->stop_deadline_ms)
+		stop_stage(s);
+	return s->stop_deadline_ms;
+}
+
+/* Every module's tick (clock.h), each once a turn; the earliest answer
+ * is how long the loop may sleep.  Producers first: the PROXY queue may
+ * hand connections to the pool or to new handlers, whose deadlines the
+ * pool's and conns' ticks then report. */
+static int64_t timers(struct server *s)
+{
+	int64_t at = proxyq_tick(s);
+
+	at = deadline_earlier(at, pool_tick(s));
+	at = deadline_earlier(at, conns_tick(s));
+	at = deadline_earlier(at, idle_tick(s));
+	at = deadline_earlier(at, stop_tick(s));
+	at = deadline_earlier(at, accept_tick(s));
+	at = deadline_earlier(at, notify_tick(s));
+	return deadline_earlier(at, log_limits_flush(false));
+}
+
+static int wait_ms(int64_t at)
+{
+	int64_t now = mono_ms();
+
+	if (at < 0)
+		return -1;
+	return at <= now ? 0 : at - now > INT_MAX ? INT_MAX : (int)(at - now);
 }
 
 /* Connections held open by the master (PROXY headers being read) or by
@@ -305,6 +311,7 @@ int server_run(struct server *s)
 	struct epoll_event evs[64];
 	bool single = !has_listeners(s);
 	int waiting;
+	int64_t at;
 
 	if (single)
 		s->opt->workers = 1;	/* one connection: one worker */
@@ -325,12 +332,11 @@ int server_run(struct server *s)
 		   s->opt->program ? s->opt->program[0] : builtin_name(s->opt->builtin));
 	waiting = serve_inherited(s);
 	s->idle_since_ms = mono_ms();
-	s->log_flush_at_ms = -1;
 	accept_update(s);
 	notify_send("READY=1");
-	s->notify_at_ms = notify_tick(s);
+	at = timers(s);
 	while (!finished(s, single, waiting)) {
-		int n = epoll_wait(s->epfd, evs, 64, next_timeout(s));
+		int n = epoll_wait(s->epfd, evs, 64, wait_ms(at));
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
@@ -344,21 +350,13 @@ int server_run(struct server *s)
 			s->sigchld = false;
 			conns_reap(s);
 		}
-		conns_expire(s);
-		pool_tick(s);
 		pool_flush(s);
-		proxyq_tick(s);
 		waiting = serve_inherited(s);
-		check_idle(s);
 		if (s->reload_wanted && reload_quiet(s)) {
 			reload_exec(s);		/* returns only if it failed */
 			s->reload_wanted = false;
-			accept_update(s);
 		}
-		s->log_flush_at_ms = log_limits_flush(false);
-		s->notify_at_ms = notify_tick(s);
-		if (s->stopping && mono_ms() >= s->stop_deadline_ms)
-			stop_stage(s);
+		at = timers(s);
 		accept_update(s);
 	}
 	if (single && s->pool && !s->stopping)

@@ -11,9 +11,11 @@
 #                                        --without-systemd, ASan+UBSan, a short
 #                                        libFuzzer run of each parser
 #                                        (FUZZ_SECS, default 30), make
-#                                        distcheck, make install's layout, and
-#                                        the .deb/.rpm packaging from the
-#                                        tarball (lintian)
+#                                        distcheck, make install's layout, the
+#                                        .deb/.rpm packaging from the tarball
+#                                        (lintian), and the system tier: those
+#                                        .debs under a real systemd booted in a
+#                                        container (tests/system/)
 #
 # Debian 12 is the reference system; packages come from apt, and nothing
 # is downloaded once the tests start.  Builds go to build/<variant>/ in the
@@ -21,9 +23,10 @@
 #
 # check's last line, on stdout, is "N passed, N failed, N skipped" over
 # every stage: each test case of each variant, check-long and valgrind,
-# one per fuzz target, and one each for distcheck, the install check and
-# the package check (plus one for any build or stage that failed outside
-# its counts).  The exit status is 1 exactly when N failed is above 0.
+# one per fuzz target, one each for distcheck, the install check and
+# the package check, and each case of the system tier (plus one for any
+# build or stage that failed outside its counts).  The exit status is 1
+# exactly when N failed is above 0.
 # Skipped cases are listed by name just above it.  Under CI=true a skip
 # not listed in tests/skips-allowed is a failure (acceptd_test.py).
 set -euo pipefail
@@ -33,7 +36,8 @@ cd "$top"
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config libsystemd-dev)
 TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6
-	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm valgrind)
+	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm valgrind
+	systemd-container)
 
 need_pkgs() {
 	local missing=()
@@ -177,7 +181,13 @@ check)
 	rm -f build/default/acceptd-*.tar.xz
 	stage "default: make distcheck" make -C build/default -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
 	stage "install check" tests/install-check.sh build/default
-	stage "package check" tests/package/deb.sh build/default/acceptd-*.tar.xz
+	# The checked .debs are kept for the system tier; none from an earlier
+	# run may stand in for them if the package check fails.
+	rm -rf "$top/build/debs-out"
+	DEB_OUT="$top/build/debs-out" stage "package check" tests/package/deb.sh build/default/acceptd-*.tar.xz
+	# Those .debs installed in a container booted with a real systemd and
+	# driven with systemctl (tests/system/; about 40 s).
+	stage "system (real systemd)" python3 tests/system/systemd.py "$top/build/debs-out"
 	for sk in "${skips[@]}"; do
 		echo "dev.sh: skipped: $sk" >&2
 	done

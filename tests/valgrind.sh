@@ -10,7 +10,7 @@
 #   valgrind --tool=memcheck --leak-check=full
 #     --errors-for-leak-kinds=definite,indirect --error-exitcode=99
 #     --trace-children=yes --trace-children-skip=<everything but acceptd>
-#     --child-silent-after-fork=yes --track-fds=no --log-fd=N
+#     --child-silent-after-fork=yes --track-fds=no --log-file=FIFO
 # What is checked, and what is not:
 #   * the master, from start to exit; a test that asserts exit status 0
 #     sees 99 on any error;
@@ -18,11 +18,14 @@
 #     valgrind reports as the real binary), and --trace-children=yes
 #     follows that exec, so the new image runs under memcheck too.  The
 #     skip list keeps every other exec (handlers, persistent workers,
-#     scripts) out of valgrind.  The log goes to fd N, opened by the
-#     wrapper in append mode and inherited across the exec: with a
-#     --log-file, the new image's memcheck would truncate the old one's
-#     log, errors and all.  The leak check runs in the last image only
-#     (an exec drops the old heap; nothing leaks across it);
+#     scripts) out of valgrind.  The log goes to a FIFO per master, which
+#     each image opens anew and a reader appends to vg.PID.log: a plain
+#     --log-file would be truncated by the new image's memcheck, errors
+#     and all, and an inherited --log-fd does not survive the exec (acceptd
+#     makes every inherited fd close-on-exec at start).  The readers are
+#     ended by their process group after the tests.  The leak check runs
+#     in the last image only (an exec drops the old heap; nothing leaks
+#     across it);
 #   * not the built-in workers: they are forked (no exec), so they do run
 #     under memcheck, but --child-silent-after-fork=yes silences them, and
 #     their exit status is theirs; the same for the vfork child of a
@@ -43,6 +46,18 @@ command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind not installed" >
 (cd "$build" && make -s contrib/workers/echo-worker >/dev/null)
 
 out=$build/valgrind
+# The log readers the wrapper starts, each in a session of its own.
+kill_readers() {
+	local r
+	for r in "$out"/vg.*.reader; do
+		[ -e "$r" ] || continue
+		# SIGKILL: a reader may have inherited SIGTERM ignored (the tests
+		# start some masters with odd signal states); it is idle by now.
+		kill -KILL -- "-$(cat "$r")" 2>/dev/null || true
+		rm -f "$r"
+	done
+}
+trap kill_readers EXIT
 rm -rf "$out"
 mkdir -p "$out/tmp"
 launch=()
@@ -54,17 +69,23 @@ fi
 # scripts (TMPDIR is ours), the example workers (and their libtool wrapper).
 skip="/bin/*,/usr/*,/sbin/*,/lib/*,/lib64/*,/etc/*,*python*,$top/tests/*,$out/tmp/*"
 skip="$skip,*/contrib/workers/*"
-logfd=63
 {
 	echo '#!/bin/bash'
 	echo "# valgrind.sh: the acceptd master under memcheck; its log: $out/vg.<pid>.log"
-	echo "exec $logfd>>\"$out/vg.\$\$.log\""
+	echo "out=$(printf %q "$out")"
+	echo 'mkfifo "$out/vg.$$.fifo" || exit 1'
+	echo '# The reader reopens the FIFO after each image closes it (at an exec),'
+	echo '# in a session of its own that valgrind.sh ends after the tests.'
+	echo '# Started from a subshell that exits at once, so that it is no child of'
+	echo '# acceptd (which this shell becomes) and holds none of its stdio.'
+	echo '(setsid bash -c '"'"'while :; do cat "$0"; done >>"$1"'"'"' "$out/vg.$$.fifo" "$out/vg.$$.log" \'
+	echo '	</dev/null >/dev/null 2>&1 & echo $! >"$out/vg.$$.reader")'
 	printf 'exec'
 	printf ' %q' "${launch[@]}" valgrind --tool=memcheck --leak-check=full \
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 		--trace-children=yes "--trace-children-skip=$skip" \
-		--child-silent-after-fork=yes --track-fds=no "--log-fd=$logfd" "$real"
-	echo ' "$@"'
+		--child-silent-after-fork=yes --track-fds=no
+	echo ' --log-file="$out/vg.$$.fifo" '"$(printf %q "$real")"' "$@"'
 } >"$out/acceptd"
 chmod +x "$out/acceptd"
 
@@ -117,10 +138,15 @@ for entry in "${subset[@]}"; do
 		failed=1 n_fail=$((n_fail + 1))
 	fi
 	if [ "$rc" != 0 ] || [ "$bad" != 0 ] || ! grep -q '^1\.\.' "$out/${file%.py}.tap"; then
-		sed -n '/^not ok /,/^ok /p' "$out/${file%.py}.tap" | head -60 >&2
+		sed -n '/^not ok /,/^ok /p' "$out/${file%.py}.tap" | head -60 >&2 || true
 		failed=1
 	fi
 done
+
+# Every master has exited, so each reader has copied all of its FIFO and
+# waits to open it again: end them now (on any exit too, see the trap).
+kill_readers
+rm -f "$out"/vg.*.fifo
 
 # Memcheck's verdict, log by log (one per master; a reloaded master's
 # images share one).  Errors are reported as they happen, so one found

@@ -129,7 +129,7 @@ int accept_hand(struct server *s, struct conn_info *c)
 		static struct log_limit lim = { .what = "connections that could not be handed on" };
 		int e = errno;
 
-		conns_source_release(s, &c->remote);
+		source_release(s, &c->remote);
 		close(c->fd);
 		s->failed++;
 		if (log_limited(&lim)) {
@@ -169,7 +169,7 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 		proxy_begin(s, &c);
 		return 0;
 	}
-	if (!admit(s, &c))
+	if (!admit_conn(s, &c))
 		return 0;
 	return accept_hand(s, &c);
 }

@@ -1,8 +1,8 @@
 /*
- * conns.c - who is connected: handler processes by pid and open
- * connections by source address.
+ * conns.c - handler processes by pid: their sources (counted in
+ * source.c), -t, reaping.
  *
- * Both tables are sized from --max-conns at start and never allocate
+ * The table is sized from --max-conns at start and never allocates
  * later.  Children are reaped here, from the event loop (the signalfd says
  * SIGCHLD arrived), never in a signal handler: waitpid(WNOHANG) in a loop
  * collects every exit, since one SIGCHLD may stand for many.
@@ -41,10 +41,6 @@ static unsigned lingering;
 
 #define LINGER_POLL_MS 50	/* how often a lingering group is looked at */
 
-struct source {
-	unsigned open;
-};
-
 static void pid_key(pid_t pid, unsigned char key[TABLE_KEY_MAX])
 {
 	memset(key, 0, TABLE_KEY_MAX);
@@ -58,29 +54,7 @@ int conns_init(struct server *s)
 
 	/* Room for as many lingering groups as live handlers. */
 	s->children = table_new(2 * n, sizeof(struct child));
-	s->sources = table_new(n, sizeof(struct source));
-	return s->children && s->sources ? 0 : -1;
-}
-
-unsigned conns_source_acquire(struct server *s, const struct peer *p)
-{
-	unsigned char key[TABLE_KEY_MAX];
-	struct source *src;
-
-	source_key(s->opt, p, key);
-	src = table_put(s->sources, key);
-	return src ? ++src->open : 0;
-}
-
-void conns_source_release(struct server *s, const struct peer *p)
-{
-	unsigned char key[TABLE_KEY_MAX];
-	struct source *src;
-
-	source_key(s->opt, p, key);
-	src = table_get(s->sources, key);
-	if (src && --src->open == 0)
-		table_del(s->sources, key);
+	return s->children ? 0 : -1;
 }
 
 int conns_track(struct server *s, pid_t pid, const struct conn_info *c)
@@ -126,7 +100,7 @@ static void log_exit(const struct child *ch, int status)
 static void old_worker_gone(struct server *s, struct child *ch, int status)
 {
 	for (unsigned i = 0; i < ch->n_held; i++)
-		conns_source_release(s, &ch->held[i]);
+		source_release(s, &ch->held[i]);
 	s->active -= ch->n_held;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		log_info("worker pid %d from before the reload exited; its %u connection(s) "
@@ -160,7 +134,7 @@ void conns_reap(struct server *s)
 		}
 		if (log_enabled(LOG_LVL_INFO))
 			log_exit(ch, status);
-		conns_source_release(s, &ch->remote);
+		source_release(s, &ch->remote);
 		s->active--;
 		if (ch->stage == 1 && kill(-pid, 0) == 0 && lingering < s->opt->max_conns) {
 			int64_t soon = mono_ms() + LINGER_POLL_MS;
@@ -316,7 +290,7 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 	c.remote = *p;
 	if (conns_track(s, pid, &c) < 0)
 		return;
-	conns_source_acquire(s, p);
+	source_acquire(s, p);
 	pid_key(pid, key);
 	ch = table_get(s->children, key);
 	ch->started_ms = started_ms;
@@ -362,6 +336,6 @@ void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p)
 		return;
 	ch->held = grown;
 	ch->held[ch->n_held++] = *p;
-	conns_source_acquire(s, p);
+	source_acquire(s, p);
 	s->active++;
 }

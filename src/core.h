@@ -74,7 +74,7 @@ struct options {
 	struct acl_rule *acl;	/* --allow/--deny in the order given */
 	unsigned n_acl;
 	unsigned rate_n, rate_secs;	/* --rate N/SECS; rate_n 0 = off */
-	unsigned max_per_ip;	/* -C; 0 = no limit */
+	unsigned max_per_source;	/* -C; 0 = no limit */
 	unsigned prefix4, prefix6;	/* --source-prefix: what one source is */
 	unsigned timeout_secs;	/* -t; 0 = none */
 	unsigned idle_exit_secs;	/* 0 = never */
@@ -175,12 +175,11 @@ struct server {
 };
 
 /* admit.c */
-int admit_init(struct server *s);
-bool admit(struct server *s, struct conn_info *c);
-int acl_first_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
-bool rate_take(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
-void source_key(const struct options *o, const struct peer *p,
-		unsigned char key[TABLE_KEY_MAX]);
+struct log_limit;
+bool admit_conn(struct server *s, struct conn_info *c);
+int admit_acl_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
+void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
+		  const char *why, const unsigned char *got, size_t n);
 
 /* accept.c */
 void accept_update(struct server *s);
@@ -238,8 +237,6 @@ uint32_t builtin_time_value(time_t now);
 
 /* conns.c */
 int conns_init(struct server *s);
-unsigned conns_source_acquire(struct server *s, const struct peer *p);
-void conns_source_release(struct server *s, const struct peer *p);
 int conns_track(struct server *s, pid_t pid, const struct conn_info *c);
 void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
@@ -388,6 +385,17 @@ void config_check_after_drop(const struct options *o);
 /* server.c */
 int server_init(struct server *s, struct options *o);
 int server_run(struct server *s);
+
+/* source.c - a connection's source (an address cut to --source-prefix,
+ * or a local uid) and what is counted by it: open connections (-C) and
+ * the --rate bucket. */
+int source_init(struct server *s);
+void source_key(const struct options *o, const struct peer *p,
+		unsigned char key[TABLE_KEY_MAX]);
+unsigned source_acquire(struct server *s, const struct peer *p);
+void source_release(struct server *s, const struct peer *p);
+bool source_gcra(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
+bool source_rate_ok(struct server *s, const struct peer *p);
 
 /* signals.c */
 int signals_init(sigset_t *ignored_at_start);

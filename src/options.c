@@ -44,7 +44,8 @@ static const struct option longopts[] = {
 	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "fd-passing", no_argument, NULL, OPT_FD_PASSING },
-	{ "max-per-ip", required_argument, NULL, 'C' },
+	{ "max-per-source", required_argument, NULL, 'C' },
+	{ "max-per-ip", required_argument, NULL, 'C' },	/* its 0.1 name */
 	{ "source-prefix", required_argument, NULL, OPT_SOURCE_PREFIX },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "allow", required_argument, NULL, OPT_ALLOW },
@@ -280,7 +281,9 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 	case OPT_REUSEPORT: o->reuseport = true; return OPT_OK;
 	case OPT_FD_PASSING: o->fd_passing = true; return OPT_OK;
 	case 'C':
-		return num_opt("--max-per-ip", arg, 1, MAX_CONNS_LIMIT, &o->max_per_ip,
+		/* Named as typed: --max-per-ip is its old name, kept. */
+		return num_opt(strncmp(optname, "--max-per-ip", 12) == 0 ? "--max-per-ip" :
+			       "--max-per-source", arg, 1, MAX_CONNS_LIMIT, &o->max_per_source,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_SOURCE_PREFIX:
 		return prefix_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
@@ -357,7 +360,7 @@ int options_key_group(int key)
 		return key_of('v');
 	if (code == 'i')	/* where the sockets come from: -i or --listen */
 		return key_of('l');
-	return key;
+	return key_of(code);	/* an alias is its option's first name */
 }
 
 static void mark_cmdline(struct options *o, int code)
@@ -523,7 +526,9 @@ void options_usage(void)
 	      "                         (default: one per CPU)\n"
 	      "      --fd-passing       run PROGRAM as N persistent workers that receive\n"
 	      "                         connections on fd 3 (see acceptd-workers(7))\n"
-	      "  -C, --max-per-ip N     at most N connections at once from one source\n"
+	      "  -C, --max-per-source N at most N connections at once from one source\n"
+	      "                         (an address, a --source-prefix network or a\n"
+	      "                         local user; --max-per-ip is its old name)\n"
 	      "      --source-prefix V4,V6  one source is an IPv4 /V4 or IPv6 /V6\n"
 	      "                         network (default 32,128: one address)\n"
 	      "      --rate N/SECS      at most N new connections per SECS from one source\n"

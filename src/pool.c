@@ -361,7 +361,7 @@ static void drop_pending(struct server *s)
 	p->has_pending = false;
 	peer_format(&p->pending.remote, who, sizeof who);
 	log_warn("%s: closed: stopping before a worker had room for it", who);
-	conns_source_release(s, &p->pending.remote);
+	source_release(s, &p->pending.remote);
 	close(p->pending.fd);
 	s->failed++;
 }
@@ -387,7 +387,7 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 		log_info("end %s worker pid %d after %.3fs", who, (int)w->last_pid,
 			 (double)(mono_ms() - pc->started_ms) / 1000.0);
 	}
-	conns_source_release(s, &pc->remote);
+	source_release(s, &pc->remote);
 	if (pc->fd >= 0)
 		close(pc->fd);
 	table_del(s->pool->conns, key);
@@ -743,7 +743,7 @@ void pool_unseal(struct server *s)
 				id_key(lc.ids[j], key);
 				pc = table_get(p->conns, key);
 				conns_adopt_held(s, w->pid, &pc->remote);	/* counts it again */
-				conns_source_release(s, &pc->remote);
+				source_release(s, &pc->remote);
 				s->active--;
 				if (pc->fd >= 0)
 					close(pc->fd);

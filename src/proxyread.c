@@ -108,30 +108,10 @@ static void release(struct server *s, struct pconn *p)
 /* Closes a connection that never got as far as a handler, with a line
  * (limited: these come in floods) saying why and, for a bad header, what
  * came instead. */
-static void refuse_conn(struct server *s, struct conn_info *c, struct log_limit *lim,
-			const char *why, const unsigned char *got, size_t n)
-{
-	char who[ADDR_STRLEN], esc[4 * 32 + 1];
-
-	s->refused++;
-	if (log_limited(lim)) {
-		peer_format(&c->remote, who, sizeof who);
-		if (got) {
-			log_escape(esc, sizeof esc, got, n < 32 ? n : 32);
-			log_notice("%s: %s (got \"%s\"%s); closed", who, why, esc,
-				   n > 32 ? "..." : "");
-		} else {
-			log_notice("%s: %s; closed", who, why);
-		}
-	}
-	close(c->fd);
-	c->fd = -1;
-}
-
 static void refuse(struct server *s, struct pconn *p, struct log_limit *lim,
 		   const char *why, const unsigned char *got, size_t n)
 {
-	refuse_conn(s, &p->c, lim, why, got, n);
+	admit_refuse(s, &p->c, lim, why, got, n);
 	release(s, p);
 }
 
@@ -142,7 +122,7 @@ static void pass_on(struct server *s, struct pconn *p)
 	struct conn_info c = p->c;
 
 	release(s, p);
-	if (admit(s, &c))
+	if (admit_conn(s, &c))
 		accept_hand(s, &c);
 }
 
@@ -278,7 +258,7 @@ static unsigned pending_cap(const struct options *o)
 {
 	unsigned quarter = o->max_conns / 4;
 
-	return o->max_per_ip ? o->max_per_ip : quarter ? quarter : 1;
+	return o->max_per_source ? o->max_per_source : quarter ? quarter : 1;
 }
 
 /* Counted by walking the reading list (at most -c long, and near empty
@@ -304,11 +284,11 @@ void proxy_begin(struct server *s, struct conn_info *c)
 	struct pconn *p = q->spare;
 
 	if (!trusted(s, c)) {
-		refuse_conn(s, c, &untrusted_log, "not in --proxy-from", NULL, 0);
+		admit_refuse(s, c, &untrusted_log, "not in --proxy-from", NULL, 0);
 		return;
 	}
 	if (pending_from(s, &c->remote) >= pending_cap(s->opt)) {
-		refuse_conn(s, c, &busy_log, "too many PROXY headers in progress", NULL, 0);
+		admit_refuse(s, c, &busy_log, "too many PROXY headers in progress", NULL, 0);
 		return;
 	}
 	if (p)

@@ -29,7 +29,7 @@ int server_init(struct server *s, struct options *o)
 
 	s->opt = o;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epfd < 0 || conns_init(s) < 0 || admit_init(s) < 0 || proxyq_init(s) < 0)
+	if (s->epfd < 0 || conns_init(s) < 0 || source_init(s) < 0 || proxyq_init(s) < 0)
 		return -1;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) < 0)
 		return -1;

@@ -1,5 +1,5 @@
 """admission.py - who reaches a handler, and for how long: --allow/--deny
-(first match wins, in command-line order), -C/--max-per-ip and
+(first match wins, in command-line order), -C/--max-per-source (alias --max-per-ip) and
 --source-prefix, --rate (a token bucket per source that recovers by
 itself, in a table of bounded size), -t/--timeout (SIGTERM then SIGKILL to
 a handler's process group; in the pool, the connection shut down),
@@ -469,7 +469,8 @@ BAD = [
     (["--source-prefix", "33,64"], ["--source-prefix", "'33,64'"]),
     (["--source-prefix", "24"], ["--source-prefix", "'24'"]),
     (["--source-prefix", "24,129"], ["--source-prefix", "'24,129'"]),
-    (["-C", "0"], ["max-per-ip", "'0'"]),
+    (["-C", "0"], ["max-per-source", "'0'"]),
+    (["--max-per-source", "0"], ["max-per-source", "'0'"]),
     (["--max-per-ip", "x"], ["max-per-ip", "'x'"]),
     (["-t", "0"], ["timeout", "'0'"]),
     (["--timeout", "86401"], ["timeout", "'86401'"]),
@@ -492,10 +493,10 @@ def bad_admission_options_exit_2_with_one_line():
         assert not any("listening" in ln for ln in err), err
 
 
-# --- 3. -C / --max-per-ip and --source-prefix ---------------------------------
+# --- 3. -C / --max-per-source and --source-prefix -----------------------------
 
 @case
-def max_per_ip_refuses_the_extra_connection_only():
+def max_per_source_refuses_the_extra_connection_only():
     d = Daemon(["-v", "-C", "2", "-l", "127.0.0.1:0"] + HOLD)
     port = port_of(d.listening()[0])
     a1, a2 = dial(port, "127.0.0.2"), dial(port, "127.0.0.2")
@@ -510,7 +511,7 @@ def max_per_ip_refuses_the_extra_connection_only():
         assert closed_at_once(a3), "third connection from 127.0.0.2 served under -C 2"
         assert time.monotonic() - t0 < 1.0, "the refused connection was not closed at once"
         d.wait_line(refusal("127.0.0.2:%d" % a3_port,
-                            "source already holds --max-per-ip 2"))
+                            "source already holds --max-per-source 2"))
         # Another source is served meanwhile.
         b1 = dial(port, "127.0.0.3")
         held.append(b1)
@@ -542,7 +543,7 @@ def source_prefix_groups_ipv4_networks():
         s = dial(port, "127.0.0.4")
         me = s.getsockname()
         assert closed_at_once(s), "127.0.0.4 served: its /24 already holds 2"
-        d.wait_line(refusal("127.0.0.4:%d" % me[1], "source already holds --max-per-ip 2"))
+        d.wait_line(refusal("127.0.0.4:%d" % me[1], "source already holds --max-per-source 2"))
         # Another /24 is another source.
         held.append(dial(port, "127.0.1.2"))
         assert line_of(held[-1]) == "127.0.1.2 1"
@@ -566,7 +567,7 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
             assert line_of(held[-1]) == "%s %d" % (claim, n)
         s = claimed(port, "2001:db8::ffff:3", 40003)
         assert closed_at_once(s), "a third address of the same /64 was served"
-        d.wait_line(refusal("[2001:db8::ffff:3]:40003", "source already holds --max-per-ip 2"))
+        d.wait_line(refusal("[2001:db8::ffff:3]:40003", "source already holds --max-per-source 2"))
         held.append(claimed(port, "2001:db8:0:1::1", 40004))
         assert line_of(held[-1]) == "2001:db8:0:1::1 1", "another /64 is another source"
         assert counters(d) == (3, 3, 1, 0)
@@ -586,7 +587,7 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
             assert line_of(held[-1]) == "%s 1" % claim
         s = claimed(port, "2001:db8::1", 41009)
         assert closed_at_once(s)
-        d.wait_line(refusal("[2001:db8::1]:41009", "source already holds --max-per-ip 1"))
+        d.wait_line(refusal("[2001:db8::1]:41009", "source already holds --max-per-source 1"))
     finally:
         for s in held:
             s.close()
@@ -595,7 +596,7 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
 
 
 @case
-def max_per_ip_unix_clients_of_one_user_are_one_source():
+def max_per_source_unix_clients_of_one_user_are_one_source():
     sock = os.path.join(tmpdir(), "s")
     d = Daemon(["-v", "-C", "1", "-l", "unix:" + sock] + HOLD)
     addr, = d.listening()
@@ -604,7 +605,7 @@ def max_per_ip_unix_clients_of_one_user_are_one_source():
         first.recv(64)
         assert closed_at_once(connect(addr)), "a second unix client of the same uid served"
         d.wait_line(refusal("unix:uid=%d" % os.getuid(),
-                            "source already holds --max-per-ip 1"))
+                            "source already holds --max-per-source 1"))
     finally:
         first.close()
     settle(d, (0, 1, 1, 0))
@@ -612,7 +613,7 @@ def max_per_ip_unix_clients_of_one_user_are_one_source():
 
 
 @case
-def max_per_ip_in_the_pool():
+def max_per_source_in_the_pool():
     d = Daemon(["-v", "-b", "echo", "-w", "1", "-C", "1", "-l", "127.0.0.1:0"])
     port = port_of(d.listening()[0])
     a = dial(port, "127.0.0.2")

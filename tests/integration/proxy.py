@@ -871,7 +871,7 @@ def deny_sees_the_claimed_address():
 
 
 @case
-def max_per_ip_counts_claimed_addresses():
+def max_per_source_counts_claimed_addresses():
     d, (addr,) = start(["-C", "1"])
     a = dial(addr)
     try:
@@ -889,7 +889,7 @@ def max_per_ip_counts_claimed_addresses():
             s.sendall(v1("TCP4", "192.0.2.70", "198.51.100.1", 7002, 80))
             half_close(s)
             closed_by_peer(s, 5)
-        d.wait_line(r"^acceptd: 192\.0\.2\.70:7002: source already holds --max-per-ip 1; "
+        d.wait_line(r"^acceptd: 192\.0\.2\.70:7002: source already holds --max-per-source 1; "
                     r"closed$")
         # Another claimed address from the same real 127.0.0.1: served.
         _, env, echoed = request(addr, v1("TCP4", "192.0.2.71", "198.51.100.1", 7003, 80)

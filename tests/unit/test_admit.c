@@ -1,18 +1,24 @@
-/* test_admit.c - unit tests of the pure parts of src/admit.c:
- * acl_first_match (first matching rule in order, no match -1, unix peers
- * only matched by "all"), rate_take (GCRA: a burst of N, then one token per
+/* test_admit.c - unit tests of src/admit.c and src/source.c:
+ * admit_acl_match (first matching rule in order, no match -1, unix peers
+ * only matched by "all"), source_gcra (GCRA: a burst of N, then one token per
  * interval to the microsecond, a refusal that changes nothing, no credit
- * beyond the burst after a long idle, large intervals without overflow)
- * and source_key (the address cut to --source-prefix for 0, 7, 8, 24 and
+ * beyond the burst after a long idle, large intervals without overflow),
+ * source_key (the address cut to --source-prefix for 0, 7, 8, 24 and
  * 32 / 0, 64, 127 and 128 bits, the family in the key, unix peers keyed by
- * their uid). */
+ * their uid), and admit_conn itself on a fake server with real socket
+ * pairs: --deny, -C, --rate and --source-prefix decide, a refusal closes
+ * the connection and counts it, an admitted one counts against its source
+ * until released. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "suites.h"
@@ -39,7 +45,7 @@ static struct peer peer_unix(uint32_t uid)
 	return p;
 }
 
-/* --- acl_first_match ----------------------------------------------------- */
+/* --- admit_acl_match ----------------------------------------------------- */
 
 #define ACL_ROWS 8
 
@@ -86,15 +92,15 @@ static const struct {
 	{ { NULL }, "127.0.0.1", -1 },
 };
 
-START_TEST(test_acl_first_match)
+START_TEST(test_admit_acl_match)
 {
 	struct acl_rule r[ACL_ROWS];
 	unsigned n = make_rules(r, acls[_i].rules);
 	struct peer p = peer_ip(acls[_i].peer);
 
-	ck_assert_msg(acl_first_match(r, n, &p) == acls[_i].want,
+	ck_assert_msg(admit_acl_match(r, n, &p) == acls[_i].want,
 		      "row %d, peer %s: rule %d, want %d", _i, acls[_i].peer,
-		      acl_first_match(r, n, &p), acls[_i].want);
+		      admit_acl_match(r, n, &p), acls[_i].want);
 }
 END_TEST
 
@@ -106,13 +112,13 @@ START_TEST(test_acl_unix_only_all)
 	unsigned n = make_rules(r, addrs);
 	struct peer u = peer_unix(0);	/* raw all zero, like 0.0.0.0 / :: */
 
-	ck_assert_int_eq(acl_first_match(r, n, &u), 4);
-	ck_assert_int_eq(acl_first_match(r, 4, &u), -1);
-	ck_assert_int_eq(acl_first_match(r, 0, &u), -1);
+	ck_assert_int_eq(admit_acl_match(r, n, &u), 4);
+	ck_assert_int_eq(admit_acl_match(r, 4, &u), -1);
+	ck_assert_int_eq(admit_acl_match(r, 0, &u), -1);
 }
 END_TEST
 
-/* --- rate_take ------------------------------------------------------------ */
+/* --- source_gcra ------------------------------------------------------------ */
 
 START_TEST(test_rate_burst_then_refill)
 {
@@ -120,21 +126,21 @@ START_TEST(test_rate_burst_then_refill)
 	int64_t tat = 0, before;
 
 	for (int k = 0; k < 3; k++)
-		ck_assert_msg(rate_take(&tat, t, i, 3), "token %d of the burst", k);
+		ck_assert_msg(source_gcra(&tat, t, i, 3), "token %d of the burst", k);
 	before = tat;
-	ck_assert(!rate_take(&tat, t, i, 3));
-	ck_assert(!rate_take(&tat, t + 1, i, 3));
+	ck_assert(!source_gcra(&tat, t, i, 3));
+	ck_assert(!source_gcra(&tat, t + 1, i, 3));
 	ck_assert_msg(tat == before, "a refusal moved the bucket");
 	/* The first token comes back exactly one interval after the burst. */
-	ck_assert(!rate_take(&tat, t + i - 1, i, 3));
-	ck_assert(rate_take(&tat, t + i, i, 3));
-	ck_assert(!rate_take(&tat, t + i, i, 3));
-	ck_assert(!rate_take(&tat, t + 2 * i - 1, i, 3));
-	ck_assert(rate_take(&tat, t + 2 * i, i, 3));
+	ck_assert(!source_gcra(&tat, t + i - 1, i, 3));
+	ck_assert(source_gcra(&tat, t + i, i, 3));
+	ck_assert(!source_gcra(&tat, t + i, i, 3));
+	ck_assert(!source_gcra(&tat, t + 2 * i - 1, i, 3));
+	ck_assert(source_gcra(&tat, t + 2 * i, i, 3));
 	/* Two intervals of quiet: two tokens, not three. */
-	ck_assert(rate_take(&tat, t + 4 * i, i, 3));
-	ck_assert(rate_take(&tat, t + 4 * i, i, 3));
-	ck_assert(!rate_take(&tat, t + 4 * i, i, 3));
+	ck_assert(source_gcra(&tat, t + 4 * i, i, 3));
+	ck_assert(source_gcra(&tat, t + 4 * i, i, 3));
+	ck_assert(!source_gcra(&tat, t + 4 * i, i, 3));
 }
 END_TEST
 
@@ -143,18 +149,18 @@ START_TEST(test_rate_sustained_at_rate)
 	const int64_t i = 500000;	/* 2/1 */
 	int64_t tat = 0, now = 1000000000;
 
-	ck_assert(rate_take(&tat, now, i, 2));
-	ck_assert(rate_take(&tat, now, i, 2));
+	ck_assert(source_gcra(&tat, now, i, 2));
+	ck_assert(source_gcra(&tat, now, i, 2));
 	/* One a second after the burst, for an hour: never refused. */
 	for (int k = 1; k <= 3600; k++)
-		ck_assert_msg(rate_take(&tat, now + k * 1000000LL, i, 2), "second %d", k);
+		ck_assert_msg(source_gcra(&tat, now + k * 1000000LL, i, 2), "second %d", k);
 	/* At exactly the rate, with the burst used up front: never refused. */
 	tat = 0;
-	ck_assert(rate_take(&tat, now, i, 2));
-	ck_assert(rate_take(&tat, now, i, 2));
+	ck_assert(source_gcra(&tat, now, i, 2));
+	ck_assert(source_gcra(&tat, now, i, 2));
 	for (int k = 1; k <= 1000; k++)
-		ck_assert_msg(rate_take(&tat, now + k * i, i, 2), "interval %d", k);
-	ck_assert(!rate_take(&tat, now + 1000 * i, i, 2));
+		ck_assert_msg(source_gcra(&tat, now + k * i, i, 2), "interval %d", k);
+	ck_assert(!source_gcra(&tat, now + 1000 * i, i, 2));
 }
 END_TEST
 
@@ -163,15 +169,15 @@ START_TEST(test_rate_no_credit_beyond_burst)
 	const int64_t i = 1000;
 	int64_t tat = 0;
 
-	ck_assert(rate_take(&tat, 1, i, 4));
+	ck_assert(source_gcra(&tat, 1, i, 4));
 	/* A year later: a full bucket of 4, not more. */
 	for (int k = 0; k < 4; k++)
-		ck_assert(rate_take(&tat, 365LL * 86400 * 1000000, i, 4));
-	ck_assert(!rate_take(&tat, 365LL * 86400 * 1000000, i, 4));
+		ck_assert(source_gcra(&tat, 365LL * 86400 * 1000000, i, 4));
+	ck_assert(!source_gcra(&tat, 365LL * 86400 * 1000000, i, 4));
 	/* A stale timestamp far in the past counts as full too. */
 	tat = -1000000000LL;
-	ck_assert(rate_take(&tat, 0, i, 1));
-	ck_assert(!rate_take(&tat, 0, i, 1));
+	ck_assert(source_gcra(&tat, 0, i, 1));
+	ck_assert(!source_gcra(&tat, 0, i, 1));
 }
 END_TEST
 
@@ -180,10 +186,10 @@ START_TEST(test_rate_burst_of_one)
 	const int64_t i = 250;
 	int64_t tat = 0;
 
-	ck_assert(rate_take(&tat, 10000, i, 1));
-	ck_assert(!rate_take(&tat, 10000, i, 1));
-	ck_assert(!rate_take(&tat, 10000 + i - 1, i, 1));
-	ck_assert(rate_take(&tat, 10000 + i, i, 1));
+	ck_assert(source_gcra(&tat, 10000, i, 1));
+	ck_assert(!source_gcra(&tat, 10000, i, 1));
+	ck_assert(!source_gcra(&tat, 10000 + i - 1, i, 1));
+	ck_assert(source_gcra(&tat, 10000 + i, i, 1));
 }
 END_TEST
 
@@ -194,24 +200,24 @@ START_TEST(test_rate_large_intervals)
 	const int64_t now = 4000000000000000LL;	/* a monotonic clock 126 years up */
 	int64_t tat = 0;
 
-	ck_assert(rate_take(&tat, now, day, 1));
-	ck_assert(!rate_take(&tat, now + day - 1, day, 1));
-	ck_assert(rate_take(&tat, now + day, day, 1));
+	ck_assert(source_gcra(&tat, now, day, 1));
+	ck_assert(!source_gcra(&tat, now + day - 1, day, 1));
+	ck_assert(source_gcra(&tat, now + day, day, 1));
 
 	/* interval * (burst - 1) is just under a day: no overflow, the whole
 	 * burst passes and the next one is refused. */
 	tat = 0;
 	for (unsigned k = 0; k < 1000000; k++)
-		if (!rate_take(&tat, now, day / 1000000, 1000000))
+		if (!source_gcra(&tat, now, day / 1000000, 1000000))
 			ck_abort_msg("token %u of a burst of 1000000 refused", k);
-	ck_assert(!rate_take(&tat, now, day / 1000000, 1000000));
-	ck_assert(rate_take(&tat, now + day / 1000000, day / 1000000, 1000000));
+	ck_assert(!source_gcra(&tat, now, day / 1000000, 1000000));
+	ck_assert(source_gcra(&tat, now + day / 1000000, day / 1000000, 1000000));
 
 	/* A burst of 1000000 with a day between tokens (more than options.c
 	 * allows) still compares without wrapping. */
 	tat = 0;
-	ck_assert(rate_take(&tat, now, day, 1000000));
-	ck_assert(rate_take(&tat, now, day, 1000000));
+	ck_assert(source_gcra(&tat, now, day, 1000000));
+	ck_assert(source_gcra(&tat, now, day, 1000000));
 	ck_assert_msg(tat == now + 2 * day, "tat %lld", (long long)tat);
 }
 END_TEST
@@ -345,12 +351,130 @@ START_TEST(test_source_key_unix_uid)
 }
 END_TEST
 
+/* --- admit_conn on a fake server ------------------------------------------ */
+
+static struct options fo;
+static struct server fake;
+
+static void fake_server(void)
+{
+	options_defaults(&fo);
+	fo.max_conns = 16;
+	memset(&fake, 0, sizeof fake);
+	fake.opt = &fo;
+	log_init(-1);		/* refusal lines: not what is tested */
+}
+
+static void fake_start(void)
+{
+	ck_assert_int_eq(source_init(&fake), 0);
+}
+
+/* A connection from ip: c->fd is one end of a socket pair, *peer_end the
+ * other, to see whether admit_conn closed it. */
+static struct conn_info conn_from(const char *ip, int *peer_end)
+{
+	struct conn_info c;
+	int sv[2];
+
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	c.fd = sv[0];
+	*peer_end = sv[1];
+	c.remote = peer_ip(ip);
+	return c;
+}
+
+/* Admitted: true, the fd open, connnum as given; refused: false, the fd
+ * closed (the peer reads end of file). */
+static void expect(const char *ip, bool admitted, unsigned connnum)
+{
+	int other;
+	char b;
+	struct conn_info c = conn_from(ip, &other);
+	unsigned long long refused = fake.refused;
+
+	ck_assert_msg(admit_conn(&fake, &c) == admitted, "%s: admitted %d", ip, !admitted);
+	if (admitted) {
+		ck_assert_int_ge(c.fd, 0);
+		ck_assert_uint_eq(c.connnum, connnum);
+		ck_assert_uint_eq(fake.refused, refused);
+		close(c.fd);
+	} else {
+		ck_assert_int_eq(c.fd, -1);
+		ck_assert_int_eq(read(other, &b, 1), 0);
+		ck_assert_uint_eq(fake.refused, refused + 1);
+	}
+	close(other);
+}
+
+START_TEST(test_admit_deny_then_allow)
+{
+	char err[128];
+
+	fake_server();
+	fo.acl = calloc(2, sizeof *fo.acl);
+	ck_assert_ptr_nonnull(fo.acl);
+	fo.n_acl = 2;
+	fo.acl[0].allow = true;
+	ck_assert_int_eq(cidr_parse("10.1.0.0/16", &fo.acl[0].net, err, sizeof err), 0);
+	ck_assert_int_eq(cidr_parse("10.0.0.0/8", &fo.acl[1].net, err, sizeof err), 0);
+	fake_start();
+	expect("10.2.3.4", false, 0);	/* --deny 10.0.0.0/8 */
+	expect("10.1.3.4", true, 1);	/* --allow 10.1.0.0/16 first */
+	expect("192.0.2.1", true, 1);	/* no rule: allowed */
+	expect("10.2.3.4", false, 0);	/* a denial never counts as open */
+}
+END_TEST
+
+START_TEST(test_admit_max_per_source)
+{
+	struct peer p = peer_ip("192.0.2.7");
+
+	fake_server();
+	fo.max_per_source = 2;
+	fake_start();
+	expect("192.0.2.7", true, 1);
+	expect("192.0.2.7", true, 2);
+	expect("192.0.2.7", false, 0);
+	expect("192.0.2.8", true, 1);	/* another source */
+	source_release(&fake, &p);	/* one of the two ends */
+	expect("192.0.2.7", true, 2);
+	expect("192.0.2.7", false, 0);
+}
+END_TEST
+
+START_TEST(test_admit_source_prefix)
+{
+	fake_server();
+	fo.max_per_source = 1;
+	fo.prefix4 = 24;
+	fake_start();
+	expect("198.51.100.1", true, 1);
+	expect("198.51.100.200", false, 0);	/* the same /24 */
+	expect("198.51.101.1", true, 1);
+}
+END_TEST
+
+START_TEST(test_admit_rate)
+{
+	fake_server();
+	fo.rate_n = 2;
+	fo.rate_secs = 3600;
+	fake_start();
+	expect("203.0.113.5", true, 1);
+	expect("203.0.113.5", true, 2);
+	expect("203.0.113.5", false, 0);	/* over --rate 2/3600 */
+	expect("203.0.113.6", true, 1);
+}
+END_TEST
+
 Suite *admit_suite(void)
 {
 	Suite *s = suite_create("admit");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_loop_test(tc, test_acl_first_match, 0, sizeof acls / sizeof acls[0]);
+	tcase_add_loop_test(tc, test_admit_acl_match, 0, sizeof acls / sizeof acls[0]);
 	tcase_add_test(tc, test_acl_unix_only_all);
 	tcase_add_test(tc, test_rate_burst_then_refill);
 	tcase_add_test(tc, test_rate_sustained_at_rate);
@@ -360,6 +484,10 @@ Suite *admit_suite(void)
 	tcase_add_loop_test(tc, test_source_key_masks, 0, sizeof keys / sizeof keys[0]);
 	tcase_add_test(tc, test_source_key_groups);
 	tcase_add_test(tc, test_source_key_unix_uid);
+	tcase_add_test(tc, test_admit_deny_then_allow);
+	tcase_add_test(tc, test_admit_max_per_source);
+	tcase_add_test(tc, test_admit_source_prefix);
+	tcase_add_test(tc, test_admit_rate);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -204,8 +204,8 @@ static const char *describe(const struct options *o)
 		add(d, sizeof d, "drain=%u", o->drain_secs);
 	if (o->fd_passing)
 		add(d, sizeof d, "fd-passing");
-	if (o->max_per_ip)
-		add(d, sizeof d, "max-per-ip=%u", o->max_per_ip);
+	if (o->max_per_source)
+		add(d, sizeof d, "max-per-ip=%u", o->max_per_source);
 	if (o->prefix4 != 32 || o->prefix6 != 128)
 		add(d, sizeof d, "source-prefix=%u,%u", o->prefix4, o->prefix6);
 	if (o->rate_n || o->rate_secs)
@@ -296,6 +296,7 @@ static const struct row keys[] = {
 	{ "fd-passing = yes\nworkers = 2\nexec = w\n", { NULL },
 	  "exec=<w> workers=2 fd-passing" },
 	{ "max-per-ip = 4\n", { NULL }, "max-per-ip=4" },
+	{ "max-per-source = 5\n", { NULL }, "max-per-ip=5" },
 	{ "source-prefix = 24,64\n", { NULL }, "source-prefix=24,64" },
 	{ "rate = 20/1\n", { NULL }, "rate=20/1" },
 	{ "allow = 10.0.0.0/8\n", { NULL }, "acl=+10.0.0.0/8" },
@@ -657,6 +658,11 @@ static const struct row errors[] = {
 	{ "backlog = 65536\n", { NULL }, "!@:1: backlog '65536': out of range (1-65535)" },
 	{ "drain = 1s\n", { NULL }, "!@:1: drain '1s': not a number" },
 	{ "max-per-ip = 0\n", { NULL }, "!@:1: max-per-ip '0': out of range (1-1000000)" },
+	{ "max-per-source = 0\n", { NULL },
+	  "!@:1: max-per-source '0': out of range (1-1000000)" },
+	/* one setting under its two names */
+	{ "max-per-ip = 4\nmax-per-source = 5\n", { NULL },
+	  "!@:2: max-per-source: excludes max-per-ip (line 1)" },
 	{ "timeout = 86401\n", { NULL }, "!@:1: timeout '86401': out of range (1-86400)" },
 	{ "idle-exit = x\n", { NULL }, "!@:1: idle-exit 'x': not a number" },
 	{ "socket-mode = 0999\n", { NULL },

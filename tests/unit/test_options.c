@@ -318,7 +318,7 @@ START_TEST(test_options_admission_defaults)
 	char err[256];
 
 	ck_assert_int_eq(parse(&o, none, err, sizeof err), OPT_OK);
-	ck_assert_uint_eq(o.max_per_ip, 0);
+	ck_assert_uint_eq(o.max_per_source, 0);
 	ck_assert_uint_eq(o.prefix4, 32);
 	ck_assert_uint_eq(o.prefix6, 128);
 	ck_assert_uint_eq(o.rate_n, 0);
@@ -331,13 +331,13 @@ START_TEST(test_options_admission_defaults)
 }
 END_TEST
 
-enum afield { A_MAX_PER_IP, A_PREFIX4, A_PREFIX6, A_RATE_N, A_RATE_SECS, A_TIMEOUT,
+enum afield { A_MAX_PER_SOURCE, A_PREFIX4, A_PREFIX6, A_RATE_N, A_RATE_SECS, A_TIMEOUT,
 	A_IDLE_EXIT, A_PROXY, A_N_ACL, A_N_PROXY_FROM };
 
 static long long afield(const struct options *o, enum afield f)
 {
 	switch (f) {
-	case A_MAX_PER_IP: return o->max_per_ip;
+	case A_MAX_PER_SOURCE: return o->max_per_source;
 	case A_PREFIX4: return o->prefix4;
 	case A_PREFIX6: return o->prefix6;
 	case A_RATE_N: return o->rate_n;
@@ -356,9 +356,10 @@ static const struct {
 	enum afield f;
 	long long want;
 } agoods[] = {
-	{ { "-C", "1" }, A_MAX_PER_IP, 1 },
-	{ { "-C3" }, A_MAX_PER_IP, 3 },
-	{ { "--max-per-ip=1000000" }, A_MAX_PER_IP, 1000000 },
+	{ { "-C", "1" }, A_MAX_PER_SOURCE, 1 },
+	{ { "-C3" }, A_MAX_PER_SOURCE, 3 },
+	{ { "--max-per-ip=1000000" }, A_MAX_PER_SOURCE, 1000000 },
+	{ { "--max-per-source=7" }, A_MAX_PER_SOURCE, 7 },
 	{ { "--source-prefix", "24,64" }, A_PREFIX4, 24 },
 	{ { "--source-prefix", "24,64" }, A_PREFIX6, 64 },
 	{ { "--source-prefix=0,0" }, A_PREFIX4, 0 },
@@ -439,8 +440,9 @@ static const struct {
 	const char *args[8];
 	const char *want1, *want2;
 } ausages[] = {
-	{ { "-C", "0" }, "max-per-ip", "'0'" },
-	{ { "-C", "1000001" }, "max-per-ip", "1000001" },
+	{ { "-C", "0" }, "max-per-source", "'0'" },
+	{ { "-C", "1000001" }, "max-per-source", "1000001" },
+	{ { "--max-per-source", "x" }, "max-per-source", "'x'" },
 	{ { "--max-per-ip", "x" }, "max-per-ip", "'x'" },
 	{ { "-C" }, "-C", "missing" },
 	{ { "--source-prefix", "33,64" }, "--source-prefix", "'33,64'" },

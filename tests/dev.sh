@@ -140,10 +140,12 @@ suite() {
 		echo "dev.sh: $name: no $log: make stopped before running the tests" >&2
 	fi
 	grep -E '^(FAIL|ERROR|XPASS)' "$log" 2>/dev/null | sed "s|^|$name: |" >&2 || true
+	# The driver copies each result into the test's .log as "SKIP: FILE N -
+	# CASE # SKIP REASON"; only logs this run wrote are read.
 	while IFS= read -r line; do
 		skips+=("$name: $line")
-	done < <(find "$b" -name '*.trs' -newer "$stamp" -exec grep -H '^:test-result: SKIP' {} + 2>/dev/null |
-		sed "s|^$b/||; s|\.trs:[^ ]* SKIP [0-9]* - |: |" | sort)
+	done < <(find "$b" -name '*.log' -newer "$stamp" ! -name 'test-suite*.log' \
+		-exec grep -h '^SKIP: ' {} + 2>/dev/null | sed 's/^SKIP: //' | sort)
 	rm -f "$stamp"
 	tally "$name" "$rc" "$((c[PASS] + c[XFAIL]))" "$((c[FAIL] + c[ERROR] + c[XPASS]))" "${c[SKIP]}"
 }

@@ -86,7 +86,7 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 		getpeername(fd, (struct sockaddr *)&peer, &sslen);
 		ss = &peer;
 	}
-	peer_from_sockaddr(&c->remote, (const struct sockaddr *)ss, sslen);
+	addr_peer_from(&c->remote, (const struct sockaddr *)ss, sslen);
 	if (l && l->fixed_local && l->local.family != AF_UNIX) {
 		c->local = l->local;
 	} else {
@@ -95,7 +95,7 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 
 		memset(&loc, 0, sizeof loc);
 		if (getsockname(fd, (struct sockaddr *)&loc, &len) == 0)
-			peer_from_sockaddr(&c->local, (struct sockaddr *)&loc, len);
+			addr_peer_from(&c->local, (struct sockaddr *)&loc, len);
 	}
 	if (c->remote.family == AF_UNIX) {
 		struct ucred uc;
@@ -133,7 +133,7 @@ int accept_hand(struct server *s, struct conn_info *c)
 		close(c->fd);
 		s->failed++;
 		if (log_limited(&lim)) {
-			peer_format(&c->remote, who, sizeof who);
+			addr_peer_format(&c->remote, who, sizeof who);
 			log_err("%s: %s: %s; connection closed", who,
 				s->pool ? "no worker took it" : "cannot start handler",
 				strerror(e));
@@ -149,7 +149,7 @@ int accept_hand(struct server *s, struct conn_info *c)
 	s->total++;
 	s->idle_since_ms = 0;	/* --idle-exit: even if it ended already */
 	if (log_enabled(LOG_LVL_INFO)) {
-		peer_format(&c->remote, who, sizeof who);
+		addr_peer_format(&c->remote, who, sizeof who);
 		log_info("connection %s on %s %s %d", who, c->lst ? c->lst->name : "?",
 			 s->pool ? "worker pid" : "pid", (int)pid);
 	}
@@ -166,7 +166,7 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 
 	fill_conn(s, &c, fd, l, ss, sslen);
 	if (s->opt->proxy_protocol) {
-		proxy_begin(s, &c);
+		proxyq_begin(s, &c);
 		return 0;
 	}
 	if (!admit_conn(s, &c))

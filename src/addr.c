@@ -28,7 +28,7 @@ static int parse_port(const char *s, uint16_t *port)
 {
 	unsigned long long v;
 
-	if (parse_uint(s, 65535, &v) < 0)
+	if (options_parse_uint(s, 65535, &v) < 0)
 		return -1;
 	*port = (uint16_t)v;
 	return 0;
@@ -36,7 +36,7 @@ static int parse_port(const char *s, uint16_t *port)
 
 /* inet_pton already refuses octal, hex and short forms ("10.1"); the rule
  * here is only that the string is made of digits and dots at all. */
-int parse_ipv4_strict(const char *s, struct in_addr *out)
+int addr_parse_ipv4(const char *s, struct in_addr *out)
 {
 	return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }
@@ -108,7 +108,7 @@ static int parse_host(const char *host, struct addr_spec *out, char *err, size_t
 		return 0;
 	}
 	if (digits_and_dots(host)) {
-		if (parse_ipv4_strict(host, &sin->sin_addr) < 0)
+		if (addr_parse_ipv4(host, &sin->sin_addr) < 0)
 			return set_err(err, errlen, "not a valid IPv4 address");
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(out->port);
@@ -170,7 +170,7 @@ int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen)
 	return parse_host(host, out, err, errlen);
 }
 
-void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa, socklen_t len)
+void addr_peer_from(struct peer *p, const struct sockaddr *sa, socklen_t len)
 {
 	memset(p, 0, sizeof *p);
 	p->family = sa->sa_family;
@@ -211,7 +211,7 @@ void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa, socklen_t len
 	inet_ntop(p->family, p->raw, p->ip, sizeof p->ip);
 }
 
-int peer_format(const struct peer *p, char *buf, size_t len)
+int addr_peer_format(const struct peer *p, char *buf, size_t len)
 {
 	switch (p->family) {
 	case AF_INET:
@@ -236,7 +236,7 @@ int peer_format(const struct peer *p, char *buf, size_t len)
 	}
 }
 
-bool sockaddr_is_wildcard(const struct sockaddr *sa)
+bool addr_is_wildcard(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
 		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);

@@ -34,7 +34,7 @@ void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
 
 	s->refused++;
 	if (log_limited(lim)) {
-		peer_format(&c->remote, who, sizeof who);
+		addr_peer_format(&c->remote, who, sizeof who);
 		if (got) {
 			log_escape(esc, sizeof esc, got, n < 32 ? n : 32);
 			log_notice("%s: %s (got \"%s\"%s); closed", who, why, esc,

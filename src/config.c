@@ -109,7 +109,7 @@ static enum opt_result set_exec(struct options *o, char *value, bool use, const 
 
 	if (!argv)
 		return line_err(path, line, "out of memory", err, errlen);
-	n = conf_split_words(value, argv, EXEC_MAX_WORDS, why, sizeof why);
+	n = confline_split_words(value, argv, EXEC_MAX_WORDS, why, sizeof why);
 	if (n <= 0) {
 		free(argv);
 		char msg[200];

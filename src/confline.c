@@ -99,7 +99,7 @@ int confline_parse(char *line, struct conf_pair *out, char *err, size_t errlen)
 /* The words only ever shrink (quotes and backslashes drop out), so the
  * write position never passes the read position and the split can be
  * done over the value itself. */
-int conf_split_words(char *value, char **argv, int max, char *err, size_t errlen)
+int confline_split_words(char *value, char **argv, int max, char *err, size_t errlen)
 {
 	char *r = value, *w = value;
 	int n = 0;

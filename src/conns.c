@@ -87,7 +87,7 @@ static void log_exit(const struct child *ch, int status)
 	char who[ADDR_STRLEN];
 	double secs = (double)(mono_ms() - ch->started_ms) / 1000.0;
 
-	peer_format(&ch->remote, who, sizeof who);
+	addr_peer_format(&ch->remote, who, sizeof who);
 	if (WIFEXITED(status))
 		log_info("end %s pid %d status %d after %.3fs", who, (int)ch->pid,
 			 WEXITSTATUS(status), secs);
@@ -167,7 +167,7 @@ static void expire_one(void *rec, void *arg)
 		if (kill(-ch->pid, 0) < 0 && errno == ESRCH) {
 			ch->stage = 2;
 		} else if (ch->deadline_ms && ch->deadline_ms <= e->now) {
-			peer_format(&ch->remote, who, sizeof who);
+			addr_peer_format(&ch->remote, who, sizeof who);
 			log_notice("%s: process group %d outlived its handler's SIGTERM; "
 				   "sending SIGKILL", who, (int)ch->pid);
 			kill(-ch->pid, SIGKILL);
@@ -182,10 +182,10 @@ static void expire_one(void *rec, void *arg)
 	if (ch->deadline_ms <= e->now && ch->stage < 2) {
 		int sig = ch->stage == 0 ? SIGTERM : SIGKILL;
 
-		peer_format(&ch->remote, who, sizeof who);
+		addr_peer_format(&ch->remote, who, sizeof who);
 		log_notice("%s pid %d: running for %.1f s, over --timeout; sending SIG%s",
 			   who, (int)ch->pid, (double)(e->now - ch->started_ms) / 1000.0,
-			   sigabbrev_np(sig));
+			   signals_abbrev(sig));
 		if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
 			kill(ch->pid, sig);
 		ch->stage++;

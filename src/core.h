@@ -3,9 +3,11 @@
  * external functions, grouped by the file that defines them.
  *
  * Each module owns one role; the only shared state is struct server,
- * which main.c creates and passes down.  Pure modules (addr.c, options.c,
- * source.c, sdcompat.c's parser, log.c's escaping) do no I/O on their own
- * so the unit tests in tests/unit can drive them table-first.
+ * which main.c creates and passes down.  Pure modules (addr.c, cidr.c,
+ * confline.c, options.c, proxy.c, wire.c, sdcompat.c's parser, log.c's
+ * escaping) do no I/O on their own so the unit tests in tests/unit can
+ * drive them table-first.  The sections below follow the tree: one per
+ * file, in the order of their names.
  */
 #ifndef ACCEPTD_CORE_H
 #define ACCEPTD_CORE_H
@@ -46,7 +48,7 @@ struct cidr {
 
 /* What an epoll event's data.ptr points at: each such struct starts with
  * this, so the loop can tell a listener from a worker's channel. */
-enum ev_kind { EV_SIGNAL = 0, EV_LISTENER, EV_WORKER, EV_PROXY };
+enum ev_kind { EV_LISTENER = 1, EV_WORKER, EV_PROXY };	/* the signalfd's is NULL */
 
 /* What the command line (and later the config file) asked for. */
 enum builtin_kind { BUILTIN_NONE = 0, BUILTIN_ECHO, BUILTIN_DISCARD,
@@ -174,13 +176,6 @@ struct server {
 	const char *program_path;	/* resolved PROGRAM */
 };
 
-/* admit.c */
-struct log_limit;
-bool admit_conn(struct server *s, struct conn_info *c);
-int admit_acl_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
-void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
-		  const char *why, const unsigned char *got, size_t n);
-
 /* accept.c */
 void accept_update(struct server *s);
 int64_t accept_tick(struct server *s);
@@ -191,16 +186,44 @@ int accept_hand(struct server *s, struct conn_info *c);
 
 /* addr.c */
 int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen);
-int parse_ipv4_strict(const char *s, struct in_addr *out);
-void peer_from_sockaddr(struct peer *p, const struct sockaddr *sa, socklen_t len);
-int peer_format(const struct peer *p, char *buf, size_t len);
-bool sockaddr_is_wildcard(const struct sockaddr *sa);
+int addr_parse_ipv4(const char *s, struct in_addr *out);
+void addr_peer_from(struct peer *p, const struct sockaddr *sa, socklen_t len);
+int addr_peer_format(const struct peer *p, char *buf, size_t len);
+bool addr_is_wildcard(const struct sockaddr *sa);
+
+/* admit.c */
+struct log_limit;
+bool admit_conn(struct server *s, struct conn_info *c);
+int admit_acl_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
+void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
+		  const char *why, const unsigned char *got, size_t n);
+
+/* builtin.c */
+int builtin_lookup(const char *name, enum builtin_kind *out);
+const char *builtin_name(enum builtin_kind k);
+struct bconn {
+	int fd;
+	enum builtin_kind kind;
+	unsigned off, len;	/* chargen: place in the pattern; echo: pend */
+	char *pend;		/* echo: bytes not yet written back */
+};
+uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd);
+uint32_t builtin_step(struct bconn *b, uint32_t events);
+void builtin_end(struct bconn *b);
+size_t builtin_chargen_line(unsigned line, char out[74]);
+uint32_t builtin_time_value(time_t now);
 
 /* cidr.c */
 int cidr_parse(const char *s, struct cidr *out, char *err, size_t errlen);
 bool cidr_match(const struct cidr *c, const struct peer *p);
 bool cidr_match_cred(const struct cidr *c, uint32_t uid, uint32_t gid);
 int cidr_format(const struct cidr *c, char *buf, size_t len);
+
+/* config.c - --config FILE: its KEY = VALUE lines applied as the long
+ * options they name, except those the command line gave (it replaces the
+ * file's values).  Errors say FILE:LINE and why; OPT_USAGE. */
+enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen);
+void config_check_after_drop(const struct options *o);
 
 /* confline.c - one line of a --config file, without I/O.  Blank lines and
  * lines whose first non-blank is '#' are CONF_SKIP; otherwise
@@ -218,22 +241,7 @@ int confline_parse(char *line, struct conf_pair *out, char *err, size_t errlen);
  * take a backslash as "next character literal".  An unterminated quote, a
  * trailing backslash or more than max-1 words is an error.  Words are
  * written in place over value; argv ends with NULL.  Returns the count or -1. */
-int conf_split_words(char *value, char **argv, int max, char *err, size_t errlen);
-
-/* builtin.c */
-int builtin_lookup(const char *name, enum builtin_kind *out);
-const char *builtin_name(enum builtin_kind k);
-struct bconn {
-	int fd;
-	enum builtin_kind kind;
-	unsigned off, len;	/* chargen: place in the pattern; echo: pend */
-	char *pend;		/* echo: bytes not yet written back */
-};
-uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd);
-uint32_t builtin_step(struct bconn *b, uint32_t events);
-void builtin_end(struct bconn *b);
-size_t builtin_chargen_line(unsigned line, char out[74]);
-uint32_t builtin_time_value(time_t now);
+int confline_split_words(char *value, char **argv, int max, char *err, size_t errlen);
 
 /* conns.c */
 int conns_init(struct server *s);
@@ -279,6 +287,28 @@ int64_t log_limits_flush(bool final);
 #define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 
+/* notify.c */
+void notify_init(void);
+int64_t notify_tick(const struct server *s);
+
+/* options.c */
+enum opt_result { OPT_OK = 0, OPT_EXIT_OK = 1, OPT_USAGE = 2 };
+void options_defaults(struct options *o);
+enum opt_result options_parse(struct options *o, int argc, char **argv,
+			      char *err, size_t errlen);
+int options_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+void options_usage(void);
+void options_free(struct options *o);
+/* Options by long name, for config.c.  A key is an index; -1 unknown. */
+int options_key(const char *name);
+bool options_key_settable(int key);
+bool options_key_repeatable(int key);
+int options_key_group(int key);
+bool options_key_on_cmdline(const struct options *o, int key);
+bool options_handler_on_cmdline(const struct options *o);
+enum opt_result options_key_apply(struct options *o, int key, const char *value,
+				  char *err, size_t errlen);
+
 /* pool.c */
 int pool_init(struct server *s);
 bool pool_ready(const struct server *s);
@@ -310,14 +340,6 @@ int privs_check(const struct privs *p, const char *spec, bool reloaded, char *er
 int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,
 	       size_t errlen);
 
-/* reload.c */
-void reload_init(int argc, char **argv);
-bool reload_quiet(const struct server *s);
-void reload_exec(struct server *s);
-void reload_restore(struct server *s);
-bool reload_restored(void);
-void reload_format_peer(FILE *f, const struct peer *p);
-
 /* proxy.c - the HAProxy PROXY protocol header, v1 and v2, parsed from a
  * buffer that holds the first bytes of a connection.  Pure: the answer
  * depends only on buf[0..len).  Fed the connection's bytes as they come
@@ -339,52 +361,45 @@ struct proxy_header {
 };
 int proxy_parse(const void *buf, size_t len, struct proxy_header *out);
 
-/* proxyread.c */
+/* proxyq.c */
 struct pconn;
 int proxyq_init(struct server *s);
-void proxy_begin(struct server *s, struct conn_info *c);
-void proxy_readable(struct server *s, struct pconn *p, uint32_t events);
+void proxyq_begin(struct server *s, struct conn_info *c);
+void proxyq_readable(struct server *s, struct pconn *p, uint32_t events);
 int64_t proxyq_tick(struct server *s);
 void proxyq_stop(struct server *s);
 void proxyq_free(struct server *s);
 
+/* reload.c */
+void reload_init(int argc, char **argv);
+bool reload_quiet(const struct server *s);
+void reload_exec(struct server *s);
+void reload_restore(struct server *s);
+bool reload_restored(void);
+void reload_format_peer(FILE *f, const struct peer *p);
+
+/* sdcompat.c */
+int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,
+			 pid_t self, int *n, char ***names);
+int sdc_listen_fds_with_names(char ***names);
+int sdc_notify(const char *state);
+int sdc_notify_with_fds(const char *state, const int *fds, unsigned n_fds);
+long long sdc_parse_watchdog(const char *usec_s, const char *pid_s, pid_t self);
+
 /* sdglue.c */
 int sdg_listen_fds(char ***names);
-void notify_send(const char *msg);
-int notify_send_fds(const char *msg, const int *fds, unsigned n);
-long long notify_watchdog_usec(void);
-
-/* notify.c */
-void notify_init(void);
-int64_t notify_tick(const struct server *s);
-
-/* options.c */
-enum opt_result { OPT_OK = 0, OPT_EXIT_OK = 1, OPT_USAGE = 2 };
-void options_defaults(struct options *o);
-enum opt_result options_parse(struct options *o, int argc, char **argv,
-			      char *err, size_t errlen);
-int parse_uint(const char *s, unsigned long long max, unsigned long long *out);
-void options_usage(void);
-void options_free(struct options *o);
-/* Options by long name, for config.c.  A key is an index; -1 unknown. */
-int options_key(const char *name);
-bool options_key_settable(int key);
-bool options_key_repeatable(int key);
-int options_key_group(int key);
-bool options_key_on_cmdline(const struct options *o, int key);
-bool options_handler_on_cmdline(const struct options *o);
-enum opt_result options_key_apply(struct options *o, int key, const char *value,
-				  char *err, size_t errlen);
-
-/* config.c - --config FILE: its KEY = VALUE lines applied as the long
- * options they name, except those the command line gave (it replaces the
- * file's values).  Errors say FILE:LINE and why; OPT_USAGE. */
-enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen);
-void config_check_after_drop(const struct options *o);
+void sdg_notify(const char *msg);
+int sdg_notify_fds(const char *msg, const int *fds, unsigned n);
+long long sdg_watchdog_usec(void);
 
 /* server.c */
 int server_init(struct server *s, struct options *o);
 int server_run(struct server *s);
+
+/* signals.c */
+int signals_init(sigset_t *ignored_at_start);
+int signals_read(int sigfd);
+const char *signals_abbrev(int sig);
 
 /* source.c - a connection's source (an address cut to --source-prefix,
  * or a local uid) and what is counted by it: open connections (-C) and
@@ -397,15 +412,13 @@ void source_release(struct server *s, const struct peer *p);
 bool source_gcra(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
 bool source_rate_ok(struct server *s, const struct peer *p);
 
-/* signals.c */
-int signals_init(sigset_t *ignored_at_start);
-int signals_read(int sigfd);
-
-/* worker.c */
-pid_t worker_fork(struct server *s, int ch);
+/* spawn.c */
+char **spawn_base_env(char **environ_in);
+int spawn_resolve(const char *prog, char *out, size_t outlen);
+pid_t spawn_handler(struct server *s, const struct conn_info *c);
+pid_t spawn_worker(struct server *s, int ch);
 
 /* table.c */
-struct table;
 struct table *table_new(size_t entries, size_t recsize);
 void table_free(struct table *t);
 void *table_get(struct table *t, const unsigned char *key);
@@ -415,19 +428,7 @@ size_t table_count(const struct table *t);
 void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
 size_t table_sweep(struct table *t, bool (*expired)(const void *rec));
 
-/* spawn.c */
-char **spawn_base_env(char **environ_in);
-int spawn_resolve(const char *prog, char *out, size_t outlen);
-pid_t spawn_handler(struct server *s, const struct conn_info *c);
-pid_t spawn_worker(struct server *s, int ch);
-
-/* sdcompat.c */
-int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,
-			 pid_t self, int *n, char ***names);
-int sdc_listen_fds_with_names(char ***names);
-int sdc_notify(const char *state);
-int sdc_notify_with_fds(const char *state, const int *fds, unsigned n_fds);
-long long sdc_parse_watchdog(const char *usec_s, const char *pid_s, pid_t self);
-
+/* worker.c */
+pid_t worker_fork(struct server *s, int ch);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * listen.c - where the listening sockets come from, in the order SPEC.md
+ * listen.c - where the listening sockets come from, in the order acceptd(8)
  * gives: the service manager (LISTEN_FDS), else a socket on fd 0 (inetd),
  * else sockets acceptd binds itself.
  *
@@ -26,7 +26,7 @@
 
 #include "core.h"
 
-enum sock_class { SOCK_LISTENING, SOCK_CONNECTED, SOCK_NOT_SOCKET, SOCK_NOT_STREAM };
+enum sock_class { SC_LISTENING, SC_CONNECTED, SC_NOT_SOCKET, SC_NOT_STREAM };
 
 static enum sock_class classify(int fd, int *family)
 {
@@ -34,17 +34,17 @@ static enum sock_class classify(int fd, int *family)
 	socklen_t l = sizeof type;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return SOCK_NOT_SOCKET;
+		return SC_NOT_SOCKET;
 	l = sizeof dom;
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
 		dom = AF_UNSPEC;
 	*family = dom;
 	if (type != SOCK_STREAM)
-		return SOCK_NOT_STREAM;
+		return SC_NOT_STREAM;
 	l = sizeof acc;
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0 && acc)
-		return SOCK_LISTENING;
-	return SOCK_CONNECTED;
+		return SC_LISTENING;
+	return SC_CONNECTED;
 }
 
 static struct listener *add_listener(struct server *s)
@@ -70,19 +70,19 @@ static void describe(struct listener *l, const char *fdname)
 
 	memset(&ss, 0, sizeof ss);
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0)
-		peer_from_sockaddr(&l->local, (struct sockaddr *)&ss, len);
+		addr_peer_from(&l->local, (struct sockaddr *)&ss, len);
 	l->fixed_local = l->local.family == AF_UNIX ||
 			 ((l->local.family == AF_INET || l->local.family == AF_INET6) &&
-			  !sockaddr_is_wildcard((struct sockaddr *)&ss));
+			  !addr_is_wildcard((struct sockaddr *)&ss));
 	if (fdname && *fdname && strcmp(fdname, "unknown") != 0)
 		log_escape(l->name, sizeof l->name, fdname, strlen(fdname));
 	else
-		peer_format(&l->local, l->name, sizeof l->name);
+		addr_peer_format(&l->local, l->name, sizeof l->name);
 }
 
 static const char *class_why(enum sock_class c)
 {
-	return c == SOCK_NOT_SOCKET ? "not a socket" : "not a stream socket";
+	return c == SC_NOT_SOCKET ? "not a socket" : "not a stream socket";
 }
 
 static int take_inherited(struct server *s, int fd, enum sock_class c,
@@ -95,7 +95,7 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
 		return -1;
 	}
 	l->fd = fd;
-	l->is_conn = c == SOCK_CONNECTED;
+	l->is_conn = c == SC_CONNECTED;
 	fcntl(fd, F_SETFD, FD_CLOEXEC);	/* handlers and a reload's exec: not theirs */
 	if (fdname && *fdname && strcmp(fdname, "unknown") != 0 && !strchr(fdname, ':') &&
 	    strlen(fdname) < sizeof l->fdname)
@@ -140,7 +140,7 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 		int fd = 3 + i, fam;
 		enum sock_class c = classify(fd, &fam);
 
-		if (names && is_stored_name(names[i]) && c == SOCK_LISTENING) {
+		if (names && is_stored_name(names[i]) && c == SC_LISTENING) {
 			struct stored *more = realloc(stored, sizeof *stored * (size_t)(n_stored + 1));
 
 			if (!more) {
@@ -156,7 +156,7 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 			continue;
 		}
 		theirs++;
-		if (c == SOCK_NOT_SOCKET || c == SOCK_NOT_STREAM) {
+		if (c == SC_NOT_SOCKET || c == SC_NOT_STREAM) {
 			snprintf(err, errlen, "fd %d (%s) from the service manager: %s",
 				 fd, names ? names[i] : "unknown", class_why(c));
 			rc = -1;
@@ -195,8 +195,8 @@ static int claim_stored(const struct addr_spec *a)
 		memset(&ss, 0, sizeof ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 			continue;
-		peer_from_sockaddr(&have, (struct sockaddr *)&ss, len);
-		peer_from_sockaddr(&want, (const struct sockaddr *)&a->ss, a->sslen);
+		addr_peer_from(&have, (struct sockaddr *)&ss, len);
+		addr_peer_from(&want, (const struct sockaddr *)&a->ss, a->sslen);
 		if (have.family != want.family || ss.ss_family != a->ss.ss_family)
 			continue;
 		if (want.family == AF_UNIX) {
@@ -237,7 +237,7 @@ static void release_stored(void)
 		/* Out of the store first: the manager's copy would keep the
 		 * socket alive, and the probe below must see it gone. */
 		snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", stored[i].name);
-		notify_send(msg);
+		sdg_notify(msg);
 		/* Its file too, if it still is a socket nobody listens on. */
 		if (unix_file)
 			clear_stale_unix(&sun, len);
@@ -262,7 +262,7 @@ static void store_owned(struct server *s)
 
 	/* Unset: a manager older than systemd 254, which may keep them.  Set,
 	 * it says how many it keeps: 0 (or garbage) means none. */
-	if (!ns || !*ns || (known && (parse_uint(max, ~0ULL, &n) < 0 || n == 0)))
+	if (!ns || !*ns || (known && (options_parse_uint(max, ~0ULL, &n) < 0 || n == 0)))
 		return;
 	for (int i = 0; i < s->n_lst; i++) {
 		struct listener *l = &s->lst[i];
@@ -271,7 +271,7 @@ static void store_owned(struct server *s)
 			continue;
 		listen_store_name(l, name, sizeof name);
 		snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
-		if (notify_send_fds(msg, &l->fd, 1) > 0 && known)
+		if (sdg_notify_fds(msg, &l->fd, 1) > 0 && known)
 			l->stored = true;
 		else if (known)
 			log_warn("fd store: could not store %s", l->name);
@@ -296,17 +296,17 @@ static int from_fd0(struct server *s, char *err, size_t errlen)
 	enum sock_class c = classify(0, &fam);
 	bool forced = s->opt->inetd;
 
-	if (c == SOCK_NOT_SOCKET) {
+	if (c == SC_NOT_SOCKET) {
 		if (!forced)
 			return 0;
 		snprintf(err, errlen, "fd 0 (--inetd): not a socket");
 		return -1;
 	}
-	if (c == SOCK_NOT_STREAM) {
+	if (c == SC_NOT_STREAM) {
 		snprintf(err, errlen, "fd 0: %s", class_why(c));
 		return -1;
 	}
-	if (c == SOCK_CONNECTED && !forced && fam != AF_INET && fam != AF_INET6)
+	if (c == SC_CONNECTED && !forced && fam != AF_INET && fam != AF_INET6)
 		return 0;	/* e.g. a socketpair from a supervisor: not inetd */
 	fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -424,7 +424,7 @@ static int bind_tcp(const struct sockaddr *sa, socklen_t salen, const struct opt
 	    /* Explicit either way: net.ipv6.bindv6only must not decide
 	     * whether "[::]" also serves IPv4. */
 	    (sa->sa_family == AF_INET6 &&
-	     set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !sockaddr_is_wildcard(sa)) < 0) ||
+	     set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !addr_is_wildcard(sa)) < 0) ||
 	    bind(fd, sa, salen) < 0) {
 		e = errno;
 		close(fd);
@@ -442,8 +442,8 @@ static int bind_one(const struct addr_spec *a, const struct options *o,
 	struct peer want;
 	int e, fd;
 
-	peer_from_sockaddr(&want, (const struct sockaddr *)&a->ss, a->sslen);
-	peer_format(&want, shown, sizeof shown);
+	addr_peer_from(&want, (const struct sockaddr *)&a->ss, a->sslen);
+	addr_peer_format(&want, shown, sizeof shown);
 	if ((fd = claim_stored(a)) >= 0)
 		return reuse_stored(fd, o, l, &want);
 	if (fam == AF_UNIX) {
@@ -580,7 +580,7 @@ static bool held_by_us(const struct server *s, const struct sockaddr *sa, sockle
 {
 	struct peer want;
 
-	peer_from_sockaddr(&want, sa, salen);
+	addr_peer_from(&want, sa, salen);
 	for (int i = 0; i < s->n_lst; i++) {
 		const struct listener *l = &s->lst[i];
 		struct sockaddr_storage ss;
@@ -591,7 +591,7 @@ static bool held_by_us(const struct server *s, const struct sockaddr *sa, sockle
 		if (!l->owned || l->is_conn || l->fd < 0 ||
 		    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
 			continue;
-		peer_from_sockaddr(&have, (struct sockaddr *)&ss, len);
+		addr_peer_from(&have, (struct sockaddr *)&ss, len);
 		if (have.family != want.family || ss.ss_family != sa->sa_family)
 			continue;
 		if (want.family == AF_UNIX ? strcmp(have.path, want.path) == 0 :
@@ -625,8 +625,8 @@ static int probe_one(void *ctx, const struct addr_spec *a, char *err, size_t err
 		return 0;
 	}
 	e = errno;
-	peer_from_sockaddr(&want, sa, a->sslen);
-	peer_format(&want, shown, sizeof shown);
+	addr_peer_from(&want, sa, a->sslen);
+	addr_peer_format(&want, shown, sizeof shown);
 	snprintf(err, errlen, "cannot listen on %s: %s", shown, strerror(e));
 	errno = e;	/* each_any looks at it to decide on IPv4 */
 	return -1;

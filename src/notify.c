@@ -38,7 +38,7 @@ void notify_init(void)
 	enabled = ns && *ns;
 	if (!enabled)
 		return;
-	usec = notify_watchdog_usec();
+	usec = sdg_watchdog_usec();
 	if (usec > 0) {
 		watchdog_ms = usec / 2000 > 0 ? usec / 2000 : 1;
 		watchdog_next_ms = mono_ms();
@@ -60,7 +60,7 @@ static void send_status(const struct counts *c, int64_t now)
 
 	snprintf(msg, sizeof msg, "STATUS=active %u, total %llu, refused %llu, failed %llu, "
 		 "workers %u", c->active, c->total, c->refused, c->failed, c->workers);
-	notify_send(msg);
+	sdg_notify(msg);
 	sent = *c;
 	sent_once = true;
 	status_sent_ms = now;
@@ -78,7 +78,7 @@ int64_t notify_tick(const struct server *s)
 	now = mono_ms();
 	if (watchdog_ms) {
 		if (now >= watchdog_next_ms) {
-			notify_send("WATCHDOG=1");
+			sdg_notify("WATCHDOG=1");
 			watchdog_next_ms = now + watchdog_ms;
 		}
 		next = watchdog_next_ms;

@@ -77,7 +77,7 @@ void options_defaults(struct options *o)
 
 /* Decimal, 0..max, digits only.  Returns 0 or -1 (errno ERANGE when the
  * digits are fine but the value is too large). */
-int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+int options_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
 	unsigned long long v = 0;
 
@@ -101,7 +101,7 @@ static int num_opt(const char *name, const char *arg, unsigned long long min,
 {
 	unsigned long long v;
 
-	if (parse_uint(arg, max, &v) < 0 || v < min) {
+	if (options_parse_uint(arg, max, &v) < 0 || v < min) {
 		if (errno == EINVAL && (!*arg || arg[strspn(arg, "0123456789")] != '\0'))
 			snprintf(err, errlen, "%s '%s': not a number", name, arg);
 		else
@@ -151,7 +151,7 @@ static int prefix_opt(const char *arg, struct options *o, char *err, size_t errl
 	unsigned long long a, b;
 
 	if (split_two(arg, ',', v4, sizeof v4, &v6) < 0 ||
-	    parse_uint(v4, 32, &a) < 0 || parse_uint(v6, 128, &b) < 0 ||
+	    options_parse_uint(v4, 32, &a) < 0 || options_parse_uint(v6, 128, &b) < 0 ||
 	    (v4[0] == '0' && v4[1]) || (v6[0] == '0' && v6[1])) {
 		snprintf(err, errlen, "--source-prefix '%s': want V4LEN,V6LEN with "
 			 "V4LEN 0-32 and V6LEN 0-128, as in 24,64", arg);
@@ -170,8 +170,8 @@ static int rate_opt(const char *arg, struct options *o, char *err, size_t errlen
 	unsigned long long a, b;
 
 	if (split_two(arg, '/', n, sizeof n, &secs) < 0 ||
-	    parse_uint(n, MAX_RATE, &a) < 0 || a < 1 ||
-	    parse_uint(secs, MAX_SECS, &b) < 0 || b < 1) {
+	    options_parse_uint(n, MAX_RATE, &a) < 0 || a < 1 ||
+	    options_parse_uint(secs, MAX_SECS, &b) < 0 || b < 1) {
 		snprintf(err, errlen, "--rate '%s': want N/SECS with N 1-%d and SECS 1-%d, "
 			 "as in 20/1", arg, MAX_RATE, MAX_SECS);
 		return -1;

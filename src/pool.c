@@ -217,7 +217,7 @@ static void to_wire(const struct conn_info *c, uint64_t id, struct wire_conn *m)
 	if (c->lst)
 		copy_str(m->listener, sizeof m->listener, c->lst->name);
 	else
-		peer_format(&c->local, m->listener, sizeof m->listener);
+		addr_peer_format(&c->local, m->listener, sizeof m->listener);
 }
 
 static void worker_lost(struct server *s, struct worker *w, const char *why);
@@ -259,7 +259,7 @@ static void expire_one(void *rec, void *arg)
 	if (pc->fd < 0)
 		return;
 	if (at <= e->now) {
-		peer_format(&pc->remote, who, sizeof who);
+		addr_peer_format(&pc->remote, who, sizeof who);
 		log_notice("%s: open for %.1f s, over --timeout; shutting it down", who,
 			   (double)(e->now - pc->started_ms) / 1000.0);
 		shutdown(pc->fd, SHUT_RDWR);
@@ -359,7 +359,7 @@ static void drop_pending(struct server *s)
 	if (!p->has_pending)
 		return;
 	p->has_pending = false;
-	peer_format(&p->pending.remote, who, sizeof who);
+	addr_peer_format(&p->pending.remote, who, sizeof who);
 	log_warn("%s: closed: stopping before a worker had room for it", who);
 	source_release(s, &p->pending.remote);
 	close(p->pending.fd);
@@ -379,7 +379,7 @@ static void conn_ended(struct server *s, uint64_t id, bool failed)
 		return;	/* unknown or already counted: never twice */
 	w = &s->pool->w[pc->worker];
 	if (failed || log_enabled(LOG_LVL_INFO))
-		peer_format(&pc->remote, who, sizeof who);
+		addr_peer_format(&pc->remote, who, sizeof who);
 	if (failed) {
 		s->failed++;
 		log_warn("%s: connection lost with worker pid %d", who, (int)w->last_pid);

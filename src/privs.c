@@ -34,7 +34,7 @@ static int lookup_user(const char *name, struct privs *p)
 
 	errno = 0;
 	pw = getpwnam(name);
-	if (!pw && parse_uint(name, (unsigned long long)(uid_t)-2, &n) == 0) {
+	if (!pw && options_parse_uint(name, (unsigned long long)(uid_t)-2, &n) == 0) {
 		pw = getpwuid((uid_t)n);
 		if (!pw) {	/* a bare uid without a passwd entry */
 			p->uid = (uid_t)n;
@@ -60,7 +60,7 @@ static int lookup_group(const char *name, gid_t *gid)
 		*gid = gr->gr_gid;
 		return 0;
 	}
-	if (parse_uint(name, (unsigned long long)(gid_t)-2, &n) == 0) {
+	if (options_parse_uint(name, (unsigned long long)(gid_t)-2, &n) == 0) {
 		*gid = (gid_t)n;
 		return 0;
 	}

@@ -226,7 +226,7 @@ void reload_exec(struct server *s)
 
 	if (validate(s, err, sizeof err) < 0) {
 		log_err("reload: %s; still serving with the old configuration", err);
-		notify_send("READY=1");
+		sdg_notify("READY=1");
 		return;
 	}
 	conns_reap(s);	/* exits so far are counted here, not carried over */
@@ -291,7 +291,7 @@ fail:
 	free(names);
 	if (sealed)
 		pool_unseal(s);
-	notify_send("READY=1");
+	sdg_notify("READY=1");
 }
 
 static int parse_peer(const char *fam, const char *hex, unsigned port, struct peer *p)

@@ -71,11 +71,11 @@ int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names
 	*n = 0;
 	if (!pid_s || !fds_s)
 		return 0;
-	if (parse_uint(pid_s, 0x7fffffff, &pid) < 0 || pid == 0)
+	if (options_parse_uint(pid_s, 0x7fffffff, &pid) < 0 || pid == 0)
 		return -EINVAL;
 	if ((pid_t)pid != self)
 		return 0;
-	if (parse_uint(fds_s, SD_FDS_MAX, &fds) < 0)
+	if (options_parse_uint(fds_s, SD_FDS_MAX, &fds) < 0)
 		return -EINVAL;
 	if (fds == 0)
 		return 0;
@@ -127,10 +127,10 @@ long long sdc_parse_watchdog(const char *usec_s, const char *pid_s, pid_t self)
 
 	if (!usec_s || !*usec_s)
 		return 0;
-	if (parse_uint(usec_s, (1ULL << 62), &usec) < 0 || usec == 0)
+	if (options_parse_uint(usec_s, (1ULL << 62), &usec) < 0 || usec == 0)
 		return -EINVAL;
 	if (pid_s && *pid_s) {
-		if (parse_uint(pid_s, (unsigned long long)INT32_MAX, &pid) < 0 || pid == 0)
+		if (options_parse_uint(pid_s, (unsigned long long)INT32_MAX, &pid) < 0 || pid == 0)
 			return -EINVAL;
 		if ((pid_t)pid != self)
 			return 0;

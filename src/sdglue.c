@@ -27,7 +27,7 @@ int sdg_listen_fds(char ***names)
 #endif
 }
 
-void notify_send(const char *msg)
+void sdg_notify(const char *msg)
 {
 #ifdef HAVE_LIBSYSTEMD
 	(void)sd_notify(0, msg);
@@ -37,7 +37,7 @@ void notify_send(const char *msg)
 }
 
 /* Returns > 0 when sent, 0 without NOTIFY_SOCKET, a negative errno. */
-int notify_send_fds(const char *msg, const int *fds, unsigned n)
+int sdg_notify_fds(const char *msg, const int *fds, unsigned n)
 {
 #ifdef HAVE_LIBSYSTEMD
 	return sd_pid_notify_with_fds(0, 0, msg, fds, n);
@@ -49,7 +49,7 @@ int notify_send_fds(const char *msg, const int *fds, unsigned n)
 /* The watchdog interval meant for this process, in microseconds; 0 for
  * none.  The variables stay in the environment (a reload re-executes
  * acceptd, which needs them again); spawn.c keeps them from handlers. */
-long long notify_watchdog_usec(void)
+long long sdg_watchdog_usec(void)
 {
 #ifdef HAVE_LIBSYSTEMD
 	uint64_t usec = 0;

@@ -44,7 +44,7 @@ static void log_counters(const struct server *s, const char *when)
 
 static bool has_listeners(const struct server *s);
 
-/* proxyread.c trusts nobody on an abstract socket unless --proxy-from
+/* proxyq.c trusts nobody on an abstract socket unless --proxy-from
  * names users or groups: say so at start, not only per refusal. */
 static void warn_abstract_untrusted(const struct server *s)
 {
@@ -70,10 +70,10 @@ static void begin_stop(struct server *s, int sig)
 		return;
 	}
 	s->stopping = true;
-	notify_send("STOPPING=1");
+	sdg_notify("STOPPING=1");
 	if (sig)
 		log_notice("SIG%s: stopping; %u connection(s) open, draining up to %u s",
-			   sigabbrev_np(sig), s->active, s->opt->drain_secs);
+			   signals_abbrev(sig), s->active, s->opt->drain_secs);
 	else
 		log_notice("no connection for %u s (--idle-exit): stopping",
 			   s->opt->idle_exit_secs);
@@ -119,7 +119,7 @@ static void begin_reload(struct server *s)
 	}
 	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
 		 (unsigned long long)mono_us());
-	notify_send(msg);
+	sdg_notify(msg);
 	log_notice("SIGHUP: reloading");
 	s->reload_wanted = true;
 	accept_update(s);
@@ -301,7 +301,7 @@ static void dispatch(struct server *s, struct epoll_event *ev)
 	else if (*k == EV_LISTENER)
 		accept_ready(s, (struct listener *)(void *)k);
 	else if (*k == EV_PROXY)
-		proxy_readable(s, (struct pconn *)(void *)k, ev->events);
+		proxyq_readable(s, (struct pconn *)(void *)k, ev->events);
 	else
 		pool_readable(s, (struct worker *)(void *)k);
 }
@@ -333,7 +333,7 @@ int server_run(struct server *s)
 	waiting = serve_inherited(s);
 	s->idle_since_ms = mono_ms();
 	accept_update(s);
-	notify_send("READY=1");
+	sdg_notify("READY=1");
 	at = timers(s);
 	while (!finished(s, single, waiting)) {
 		int n = epoll_wait(s->epfd, evs, 64, wait_ms(at));

@@ -81,3 +81,24 @@ int signals_read(int sigfd)
 	while (n < 0 && errno == EINTR);
 	return n == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
 }
+
+/* "TERM" for SIGTERM, for log lines.  sigabbrev_np is glibc 2.32 and
+ * later; elsewhere the signals acceptd itself names, else "?". */
+const char *signals_abbrev(int sig)
+{
+#ifdef HAVE_SIGABBREV_NP
+	const char *a = sigabbrev_np(sig);
+
+	return a ? a : "?";
+#else
+	switch (sig) {
+	case SIGHUP: return "HUP";
+	case SIGINT: return "INT";
+	case SIGQUIT: return "QUIT";
+	case SIGKILL: return "KILL";
+	case SIGUSR1: return "USR1";
+	case SIGTERM: return "TERM";
+	default: return "?";
+	}
+#endif
+}

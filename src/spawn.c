@@ -234,7 +234,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 	if (c->lst)
 		snprintf(lname, sizeof lname, "%s", c->lst->name);
 	else
-		peer_format(&c->local, lname, sizeof lname);
+		addr_peer_format(&c->local, lname, sizeof lname);
 	conn_env(c, lname, &eb);
 	while (plan.envp[nbase])
 		nbase++;

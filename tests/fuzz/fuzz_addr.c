@@ -69,15 +69,15 @@ static void check_peer(const struct addr_spec *a)
 	char buf[ADDR_STRLEN];
 	int n;
 
-	peer_from_sockaddr(&p, (const struct sockaddr *)&a->ss, a->sslen);
+	addr_peer_from(&p, (const struct sockaddr *)&a->ss, a->sslen);
 	CHECK(p.family == AF_INET || p.family == AF_INET6 || p.family == AF_UNIX);
 	if (p.family != AF_UNIX)
 		CHECK(p.port == a->port && strlen(p.ip) < sizeof p.ip);
 	CHECK(strlen(p.path) < sizeof p.path);
-	n = peer_format(&p, buf, sizeof buf);
+	n = addr_peer_format(&p, buf, sizeof buf);
 	CHECK(n > 0);
 	CHECK(strlen(buf) == ((size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1));
-	(void)sockaddr_is_wildcard((const struct sockaddr *)&a->ss);
+	(void)addr_is_wildcard((const struct sockaddr *)&a->ss);
 }
 
 static void check_good(const char *in, const struct addr_spec *a)

@@ -7,7 +7,7 @@
  * left as it was (refusals with a reason); a pair's key is
  * [a-z][a-z0-9-]*, first on the line after blanks and followed by blanks
  * and the first '='; the value is the rest without its outer blanks (and a
- * final CR), non-empty.  The value then goes to conf_split_words with a
+ * final CR), non-empty.  The value then goes to confline_split_words with a
  * word limit taken from the input and an argv of exactly that size on the
  * heap: the count stays below the limit, argv ends with NULL, the words
  * lie in order inside the value, and they equal what a separate
@@ -97,7 +97,7 @@ static void check_split(const char *value, int max)
 	if (!v || !ref || !argv)
 		abort();
 	memcpy(v, value, len + 1);
-	n = conf_split_words(v, argv, max, err, sizeof err);
+	n = confline_split_words(v, argv, max, err, sizeof err);
 	rn = ref_split(value, ref, max);
 	CHECK(n == rn);
 	if (n < 0) {

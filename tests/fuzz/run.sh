@@ -22,7 +22,7 @@ cc=${FUZZ_CC:-clang}
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 -Wall -Wextra"
 
 # The sources each target links, beyond its own fuzz_NAME.c.  addr.c takes
-# parse_uint from options.c, which in turn names builtin_lookup and
+# options_parse_uint from options.c, which in turn names builtin_lookup and
 # cidr_parse, and log_escape from log.c; a new "undefined reference" means a file to add here.
 addr_srcs="src/addr.c src/options.c src/config.c src/confline.c src/builtin.c src/cidr.c src/log.c"
 srcs_of() {

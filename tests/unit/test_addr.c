@@ -1,7 +1,7 @@
 /* test_addr.c - unit tests of src/addr.c: every ADDR form addr_parse takes
  * (and the near misses it must refuse, each with a message), turning kernel
  * socket addresses into struct peer (v4-mapped IPv6 unmapped, unix named,
- * abstract and unnamed), peer_format and sockaddr_is_wildcard. */
+ * abstract and unnamed), addr_peer_format and addr_is_wildcard. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -224,14 +224,14 @@ START_TEST(test_addr_peer)
 		size_t rawlen = peers[i].want_family == AF_INET6 ? 16 : 4;
 
 		memset(&p, 0xa5, sizeof p);	/* everything must be written */
-		peer_from_sockaddr(&p, (const struct sockaddr *)&ss, len);
+		addr_peer_from(&p, (const struct sockaddr *)&ss, len);
 		ck_assert_msg(p.family == peers[i].want_family, "%s: family", peers[i].addr);
 		ck_assert_str_eq(p.ip, peers[i].want_ip);
 		ck_assert_str_eq(p.path, peers[i].want_path);
 		ck_assert_uint_eq(p.port, peers[i].port);
 		if (peers[i].want_family != AF_UNIX)
 			ck_assert_mem_eq(p.raw, peers[i].raw, rawlen);
-		ck_assert_int_eq(peer_format(&p, buf, sizeof buf),
+		ck_assert_int_eq(addr_peer_format(&p, buf, sizeof buf),
 				 (int)strlen(peers[i].want_fmt));
 		ck_assert_str_eq(buf, peers[i].want_fmt);
 	}
@@ -261,7 +261,7 @@ START_TEST(test_addr_wildcard)
 			inet_pton(AF_INET, wild[i].addr, &sin->sin_addr);
 		else if (wild[i].family == AF_INET6)
 			inet_pton(AF_INET6, wild[i].addr, &sin6->sin6_addr);
-		ck_assert_msg(sockaddr_is_wildcard((const struct sockaddr *)&ss) == wild[i].want,
+		ck_assert_msg(addr_is_wildcard((const struct sockaddr *)&ss) == wild[i].want,
 			      "%s", wild[i].addr ? wild[i].addr : "unix");
 	}
 }

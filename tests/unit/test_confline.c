@@ -1,7 +1,7 @@
 /* test_confline.c - unit tests of src/confline.c: which lines are skipped
  * (blank, whole-line comments), KEY = VALUE with blanks trimmed, CRLF and
  * '#' inside values, the lines refused with a reason (and left untouched),
- * and conf_split_words' shell-like quoting, its errors and its word limit. */
+ * and confline_split_words' shell-like quoting, its errors and its word limit. */
 #include "config.h"
 
 #include <check.h>
@@ -197,7 +197,7 @@ START_TEST(test_confline_split)
 		int n;
 
 		snprintf(v, sizeof v, "%s", splits[i].in);
-		n = conf_split_words(v, argv, MAXW, err, sizeof err);
+		n = confline_split_words(v, argv, MAXW, err, sizeof err);
 		ck_assert_msg(n == splits[i].n, "'%s': %d words (%s)", splits[i].in, n, err);
 		ck_assert_ptr_null(argv[n]);
 		join(argv, n, got, sizeof got);
@@ -215,7 +215,7 @@ START_TEST(test_confline_split_bad)
 		char *argv[MAXW];
 
 		snprintf(v, sizeof v, "%s", split_bad[i].in);
-		ck_assert_msg(conf_split_words(v, argv, MAXW, err, sizeof err) == -1,
+		ck_assert_msg(confline_split_words(v, argv, MAXW, err, sizeof err) == -1,
 			      "'%s' accepted", split_bad[i].in);
 		ck_assert_msg(strstr(err, split_bad[i].why) != NULL, "'%s': '%s' lacks '%s'",
 			      split_bad[i].in, err, split_bad[i].why);
@@ -229,15 +229,15 @@ START_TEST(test_confline_split_limits)
 	char *argv[2];
 
 	snprintf(v, sizeof v, "a");
-	ck_assert_int_eq(conf_split_words(v, argv, 1, err, sizeof err), -1);
+	ck_assert_int_eq(confline_split_words(v, argv, 1, err, sizeof err), -1);
 	ck_assert_str_eq(err, "too many words (at most 0)");
 	snprintf(v, sizeof v, "  ");
-	ck_assert_int_eq(conf_split_words(v, argv, 1, err, sizeof err), 0);
+	ck_assert_int_eq(confline_split_words(v, argv, 1, err, sizeof err), 0);
 	ck_assert_ptr_null(argv[0]);
 	snprintf(v, sizeof v, "a");
-	ck_assert_int_eq(conf_split_words(v, argv, 0, err, sizeof err), -1);
+	ck_assert_int_eq(confline_split_words(v, argv, 0, err, sizeof err), -1);
 	snprintf(v, sizeof v, "a");
-	ck_assert_int_eq(conf_split_words(v, argv, 2, err, sizeof err), 1);
+	ck_assert_int_eq(confline_split_words(v, argv, 2, err, sizeof err), 1);
 	ck_assert_str_eq(argv[0], "a");
 	ck_assert_ptr_null(argv[1]);
 }
@@ -253,7 +253,7 @@ START_TEST(test_confline_exec)
 
 	ck_assert_int_eq(confline_parse(line, &p, err, sizeof err), CONF_PAIR);
 	ck_assert_str_eq(p.key, "exec");
-	ck_assert_int_eq(conf_split_words(p.value, argv, MAXW, err, sizeof err), 3);
+	ck_assert_int_eq(confline_split_words(p.value, argv, MAXW, err, sizeof err), 3);
 	ck_assert_str_eq(argv[0], "sh");
 	ck_assert_str_eq(argv[1], "-c");
 	ck_assert_str_eq(argv[2], "echo \"#1\"; exit 3");

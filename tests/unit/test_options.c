@@ -1,4 +1,4 @@
-/* test_options.c - unit tests of src/options.c: parse_uint's strict
+/* test_options.c - unit tests of src/options.c: options_parse_uint's strict
  * decimal rules and errno, options_parse's defaults, each option's effect,
  * PROGRAM and its own options after it, and usage errors whose message
  * names the option and the value.  Every parse starts from
@@ -78,7 +78,7 @@ START_TEST(test_options_parse_uint)
 		unsigned long long v = 12345;
 
 		errno = 0;
-		ck_assert_msg(parse_uint(uints[i].s, uints[i].max, &v) == uints[i].rc,
+		ck_assert_msg(options_parse_uint(uints[i].s, uints[i].max, &v) == uints[i].rc,
 			      "'%s' max %llu", uints[i].s, uints[i].max);
 		if (uints[i].rc == 0)
 			ck_assert_msg(v == uints[i].val, "'%s' gave %llu", uints[i].s, v);

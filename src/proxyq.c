@@ -1,5 +1,5 @@
 /*
- * proxyread.c - connections that must first say who they are for: the
+ * proxyq.c - connections that must first say who they are for: the
  * PROXY protocol header (--proxy-protocol), read inside the event loop.
  *
  * The master never blocks on a client: each connection waits in epoll
@@ -183,8 +183,8 @@ static void take_addresses(struct conn_info *c, const struct proxy_header *h)
 
 	if (!h->has_addr)
 		return;
-	peer_from_sockaddr(&remote, (const struct sockaddr *)&h->src, sizeof h->src);
-	peer_from_sockaddr(&local, (const struct sockaddr *)&h->dst, sizeof h->dst);
+	addr_peer_from(&remote, (const struct sockaddr *)&h->src, sizeof h->src);
+	addr_peer_from(&local, (const struct sockaddr *)&h->dst, sizeof h->dst);
 	c->remote = remote;
 	c->local = local;
 	c->uid = 0;
@@ -193,7 +193,7 @@ static void take_addresses(struct conn_info *c, const struct proxy_header *h)
 }
 
 /* Looks at what has arrived; decides, or waits for more. */
-void proxy_readable(struct server *s, struct pconn *p, uint32_t events)
+void proxyq_readable(struct server *s, struct pconn *p, uint32_t events)
 {
 	unsigned char buf[PROXY_MAX];
 	struct proxy_header h;
@@ -278,7 +278,7 @@ static unsigned pending_from(const struct server *s, const struct peer *p)
 
 /* A new connection on a --proxy-protocol listener (or an inherited one):
  * vet the real peer, then read its header. */
-void proxy_begin(struct server *s, struct conn_info *c)
+void proxyq_begin(struct server *s, struct conn_info *c)
 {
 	struct proxyq *q = s->proxyq;
 	struct pconn *p = q->spare;
@@ -306,7 +306,7 @@ void proxy_begin(struct server *s, struct conn_info *c)
 	s->proxying++;
 	push(&q->reading, p);
 	/* The header usually came with the handshake: try it at once. */
-	proxy_readable(s, p, 0);
+	proxyq_readable(s, p, 0);
 }
 
 /* Timeouts, and connections whose header is in once a worker has room.

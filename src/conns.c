@@ -122,7 +122,7 @@ void conns_reap(struct server *s)
 		pid_key(pid, key);
 		ch = table_get(s->children, key);
 		if (!ch) {
-			pool_reaped(s, pid, status);
+			poolsup_reaped(s, pid, status);
 			continue;
 		}
 		if (ch->lingering)

@@ -144,7 +144,7 @@ struct conn_info {
 struct table;
 struct proxyq;
 struct pool;
-struct worker;
+struct wslot;
 
 struct server {
 	struct options *opt;
@@ -309,22 +309,27 @@ bool options_handler_on_cmdline(const struct options *o);
 enum opt_result options_key_apply(struct options *o, int key, const char *value,
 				  char *err, size_t errlen);
 
-/* pool.c */
-int pool_init(struct server *s);
+/* pool.c - the worker pool's dispatch: a worker with room takes each
+ * connection, counted until its DONE (pool.h) */
 bool pool_ready(const struct server *s);
 pid_t pool_dispatch(struct server *s, const struct conn_info *c);
-void pool_readable(struct server *s, struct worker *w);
-unsigned pool_backoff_ms(unsigned fails);
-bool pool_reaped(struct server *s, pid_t pid, int status);
-int64_t pool_tick(struct server *s);
+void pool_readable(struct server *s, struct wslot *w);
 void pool_flush(struct server *s);
-void pool_stop(struct server *s);
-void pool_signal_all(struct server *s, int sig);
-unsigned pool_alive(const struct server *s);
 bool pool_holding(const struct server *s);
-void pool_save(struct server *s, FILE *f);
-void pool_seal(struct server *s);
-void pool_unseal(struct server *s);
+struct fdpass_msg *pool_recv_batch(void);
+
+/* poolsup.c - the worker pool's supervision: start, restart with
+ * back-off, stop, hand over at a reload (pool.h) */
+int poolsup_init(struct server *s);
+unsigned poolsup_backoff_ms(unsigned fails);
+bool poolsup_reaped(struct server *s, pid_t pid, int status);
+int64_t poolsup_tick(struct server *s);
+void poolsup_stop(struct server *s);
+void poolsup_signal_all(struct server *s, int sig);
+unsigned poolsup_alive(const struct server *s);
+void poolsup_save(struct server *s, FILE *f);
+void poolsup_seal(struct server *s);
+void poolsup_unseal(struct server *s);
 
 /* privs.c */
 struct privs {

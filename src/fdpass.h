@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #define FDPASS_LOST (-2)	/* an fd was sent but did not arrive */
+#define FDPASS_BATCH 32		/* messages one fdpass_recv_many takes at most */
 
 /* Non-blocking (MSG_DONTWAIT); _flags: the caller chooses. */
 ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd);

@@ -48,7 +48,7 @@ void notify_init(void)
 static void current(const struct server *s, struct counts *c)
 {
 	c->active = s->active;
-	c->workers = pool_alive(s);
+	c->workers = poolsup_alive(s);
 	c->total = s->total;
 	c->refused = s->refused;
 	c->failed = s->failed;

@@ -17,7 +17,7 @@
  * handled (a PROXY header being read, one waiting for a worker) are
  * finished first: accepting pauses until there are none, which takes at
  * most the header timeout.  Old pool workers see their channel
- * close at the exec (cleanly: pool_seal) and finish what they hold; their
+ * close at the exec (cleanly: poolsup_seal) and finish what they hold; their
  * connections count until they exit.
  *
  * Nothing irreversible happens before the exec can succeed: the new
@@ -130,7 +130,7 @@ static int write_state(struct server *s)
 	fprintf(f, "%s\ncounters %llu %llu %llu\n", STATE_VERSION, s->total, s->refused,
 		s->failed);
 	conns_save(s, f);
-	pool_save(s, f);
+	poolsup_save(s, f);
 	if (fclose(f) != 0) {
 		close(fd);
 		return -1;
@@ -253,8 +253,8 @@ void reload_exec(struct server *s)
 	/* Old workers need no STOP: their channels close with the exec
 	 * (close-on-exec), which they take the same way - finish what they
 	 * hold, then exit.  Sealed first, so that close is a clean one (see
-	 * pool_seal); from here a failed exec retires them. */
-	pool_seal(s);
+	 * poolsup_seal); from here a failed exec retires them. */
+	poolsup_seal(s);
 	sealed = true;
 	state = write_state(s);
 	if (state < 0) {
@@ -290,7 +290,7 @@ fail:
 	free(src);
 	free(names);
 	if (sealed)
-		pool_unseal(s);
+		poolsup_unseal(s);
 	sdg_notify("READY=1");
 }
 

@@ -63,7 +63,7 @@ static void warn_abstract_untrusted(const struct server *s)
 static void begin_stop(struct server *s, int sig)
 {
 	if (s->pool && !s->stopping)
-		pool_stop(s);	/* workers take no more and finish theirs */
+		poolsup_stop(s);	/* workers take no more and finish theirs */
 	if (s->stopping) {
 		/* A second SIGTERM/SIGINT: skip to the next stage now. */
 		s->stop_deadline_ms = mono_ms();
@@ -88,12 +88,12 @@ static void stop_stage(struct server *s)
 	if (s->stop_stage == 0) {
 		log_warn("drain time over: sending SIGTERM to %u handler(s)", s->active);
 		conns_signal_all(s, SIGTERM);
-		pool_signal_all(s, SIGTERM);
+		poolsup_signal_all(s, SIGTERM);
 		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
 	} else if (s->stop_stage == 1) {
 		log_warn("sending SIGKILL to %u handler(s)", s->active);
 		conns_signal_all(s, SIGKILL);
-		pool_signal_all(s, SIGKILL);
+		poolsup_signal_all(s, SIGKILL);
 		s->stop_deadline_ms = mono_ms() + KILL_GRACE_MS;
 	} else {
 		/* Unkillable (D state): do not hang the service manager. */
@@ -190,7 +190,7 @@ static int64_t timers(struct server *s)
 {
 	int64_t at = proxyq_tick(s);
 
-	at = deadline_earlier(at, pool_tick(s));
+	at = deadline_earlier(at, poolsup_tick(s));
 	at = deadline_earlier(at, conns_tick(s));
 	at = deadline_earlier(at, idle_tick(s));
 	at = deadline_earlier(at, stop_tick(s));
@@ -288,7 +288,7 @@ static bool finished(struct server *s, bool single, int waiting)
 	if (single && !s->stopping)
 		return waiting == 0 && s->active == 0 && s->proxying == 0 &&
 		       conns_lingering() == 0;
-	return s->stopping && s->active == 0 && pool_alive(s) == 0 &&
+	return s->stopping && s->active == 0 && poolsup_alive(s) == 0 &&
 	       conns_lingering() == 0;
 }
 
@@ -303,7 +303,7 @@ static void dispatch(struct server *s, struct epoll_event *ev)
 	else if (*k == EV_PROXY)
 		proxyq_readable(s, (struct pconn *)(void *)k, ev->events);
 	else
-		pool_readable(s, (struct worker *)(void *)k);
+		pool_readable(s, (struct wslot *)(void *)k);
 }
 
 int server_run(struct server *s)
@@ -323,7 +323,7 @@ int server_run(struct server *s)
 	if (s->opt->proxy_protocol)
 		warn_abstract_untrusted(s);
 	if (!s->opt->program || s->opt->fd_passing) {
-		if (pool_init(s) < 0) {
+		if (poolsup_init(s) < 0) {
 			log_err("cannot start the worker pool: %s", strerror(errno));
 			return 1;
 		}
@@ -360,7 +360,7 @@ int server_run(struct server *s)
 		accept_update(s);
 	}
 	if (single && s->pool && !s->stopping)
-		pool_stop(s);	/* idle workers exit at once */
+		poolsup_stop(s);	/* idle workers exit at once */
 	proxyq_free(s);
 	log_limits_flush(true);
 	if (s->stopping)

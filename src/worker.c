@@ -116,11 +116,10 @@ static void new_conn(struct wstate *ws, uint64_t id, int fd)
 	c->events = want;
 }
 
-#define RECV_BATCH 32
 
 /* One message from the master; false when the worker must take no more
  * (STOP, or the master is gone). */
-static bool on_message(struct wstate *ws, const char *msg, ssize_t n, int fd)
+static bool on_master_message(struct wstate *ws, const char *msg, ssize_t n, int fd)
 {
 	struct wire_conn m;
 
@@ -153,28 +152,23 @@ static bool on_message(struct wstate *ws, const char *msg, ssize_t n, int fd)
  * first message (the worker has nothing else to do). */
 static void on_channel(struct wstate *ws, bool block)
 {
-	static char bufs[RECV_BATCH][WIRE_MSG_MAX];
-	struct fdpass_msg m[RECV_BATCH];
+	struct fdpass_msg *m = pool_recv_batch();	/* this process's copy */
 	int n, i;
 
-	for (i = 0; i < RECV_BATCH; i++) {
-		m[i].buf = bufs[i];
-		m[i].cap = sizeof bufs[i];
-	}
-	n = fdpass_recv_many(CH_FD, m, RECV_BATCH, block ? MSG_WAITFORONE : MSG_DONTWAIT);
+	n = fdpass_recv_many(CH_FD, m, FDPASS_BATCH, block ? MSG_WAITFORONE : MSG_DONTWAIT);
 	/* The master closed its end with our DONEs unread (acceptd seals
 	 * its channels before a reload, but an older one did not).  The
 	 * reset is reported once, ahead of any CONN still queued: read on. */
 	if (n < 0 && errno == ECONNRESET)
-		n = fdpass_recv_many(CH_FD, m, RECV_BATCH, MSG_DONTWAIT);
+		n = fdpass_recv_many(CH_FD, m, FDPASS_BATCH, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		on_message(ws, "", 0, -1);
+		on_master_message(ws, "", 0, -1);
 		return;
 	}
 	for (i = 0; i < n; i++)
-		if (!on_message(ws, m[i].buf, m[i].len, m[i].fd))
+		if (!on_master_message(ws, m[i].buf, m[i].len, m[i].fd))
 			break;
 	for (i++; i < n; i++)	/* after STOP: nothing more is taken */
 		if (m[i].fd >= 0)

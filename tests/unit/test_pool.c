@@ -39,9 +39,9 @@ static const struct {
 
 START_TEST(test_pool_backoff_table)
 {
-	unsigned got = pool_backoff_ms(delays[_i].fails);
+	unsigned got = poolsup_backoff_ms(delays[_i].fails);
 
-	ck_assert_msg(got == delays[_i].ms, "pool_backoff_ms(%u) = %u, want %u",
+	ck_assert_msg(got == delays[_i].ms, "poolsup_backoff_ms(%u) = %u, want %u",
 		      delays[_i].fails, got, delays[_i].ms);
 }
 END_TEST
@@ -53,9 +53,9 @@ START_TEST(test_pool_backoff_monotonic_and_capped)
 	unsigned prev = 0;
 
 	for (unsigned fails = 1; fails <= 100000; fails++) {
-		unsigned ms = pool_backoff_ms(fails);
+		unsigned ms = poolsup_backoff_ms(fails);
 
-		ck_assert_msg(ms >= prev && ms <= 30000, "pool_backoff_ms(%u) = %u after %u",
+		ck_assert_msg(ms >= prev && ms <= 30000, "poolsup_backoff_ms(%u) = %u after %u",
 			      fails, ms, prev);
 		prev = ms;
 	}

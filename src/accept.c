@@ -36,18 +36,24 @@ static void arm(struct server *s, struct listener *l, bool on)
 		log_err("epoll_ctl on %s: %s", l->name, strerror(errno));
 }
 
+/* May one more connection be taken now?  Not when stopping or about to
+ * reload, at -c (headers being read count), in an EMFILE pause, or with
+ * no pool worker that has room. */
+static bool may_accept(const struct server *s)
+{
+	return !s->stopping && !s->reload_wanted &&
+	       s->active + s->proxying < s->opt->max_conns && !s->resume_at_ms &&
+	       (!s->pool || pool_ready(s));
+}
+
 /* Listeners are in the poll set exactly when nothing holds them back. */
 void accept_update(struct server *s)
 {
-	int64_t now = mono_ms();
 	bool want;
 
-	if (s->resume_at_ms && now >= s->resume_at_ms)
+	if (s->resume_at_ms && mono_ms() >= s->resume_at_ms)
 		s->resume_at_ms = 0;
-	want = !s->stopping && !s->reload_wanted &&
-	       s->active + s->proxying < s->opt->max_conns &&
-	       !s->resume_at_ms &&
-	       (!s->pool || pool_ready(s));
+	want = may_accept(s);
 	for (int i = 0; i < s->n_lst; i++)
 		arm(s, &s->lst[i], want);
 }
@@ -191,9 +197,7 @@ void accept_ready(struct server *s, struct listener *l)
 		socklen_t len = sizeof ss;
 		int fd;
 
-		if (s->active + s->proxying >= s->opt->max_conns || s->resume_at_ms ||
-		    s->stopping || s->reload_wanted ||
-		    (s->pool && !pool_ready(s)))
+		if (!may_accept(s))
 			break;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 		if (fd < 0) {

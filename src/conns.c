@@ -253,30 +253,29 @@ unsigned conns_lingering(void)
 
 /* reload.c's hand-over: the handlers still running, by the same lines
  * conns_adopt_* read back. */
-static void save_one(void *rec, void *arg)
+static void hand_over_one(void *rec, void *arg)
 {
 	const struct child *ch = rec;
-	FILE *f = arg;
+	const struct handover *h = arg;
 
 	if (ch->lingering)
 		return;		/* already reaped: nothing to count */
 	if (ch->old_worker) {
-		fprintf(f, "worker %d %u\n", (int)ch->pid, ch->n_held);
-		for (unsigned i = 0; i < ch->n_held; i++) {
-			fputs("held ", f);
-			reload_format_peer(f, &ch->held[i]);
-			fputc('\n', f);
-		}
+		h->worker(h->arg, ch->pid, ch->n_held);
+		for (unsigned i = 0; i < ch->n_held; i++)
+			h->held(h->arg, &ch->held[i]);
 		return;
 	}
-	fprintf(f, "child %d %lld %d ", (int)ch->pid, (long long)ch->started_ms, ch->stage);
-	reload_format_peer(f, &ch->remote);
-	fputc('\n', f);
+	h->child(h->arg, ch->pid, ch->started_ms, ch->stage, &ch->remote);
 }
 
-void conns_save(struct server *s, FILE *f)
+/* The reload's hand-over (reload.c writes it): each running handler, and
+ * each old worker from an earlier reload with what it still holds. */
+void conns_hand_over(struct server *s, const struct handover *h)
 {
-	table_each(s->children, save_one, f);
+	struct handover copy = *h;	/* table_each's argument is not const */
+
+	table_each(s->children, hand_over_one, &copy);
 }
 
 void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsigned stage,

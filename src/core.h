@@ -82,10 +82,17 @@ struct options {
 	unsigned idle_exit_secs;	/* 0 = never */
 	const char *user;	/* -u USER[:GROUP], NULL to stay who we are */
 	const char *config;	/* --config FILE */
-	uint64_t cmdline_keys;	/* options.c: what the command line set, by key */
+	uint64_t cmdline_keys;	/* options.c: what the command line set, a bit
+				 * per key (OPTIONS_MAX_KEYS of them) */
 	char *conf_text;	/* the file, which values above point into */
 	char **conf_argv;	/* its exec = words: program, when it is used */
 };
+
+/* How many option keys there can be: one bit of cmdline_keys each.
+ * options.c asserts its table fits; config.c sizes its arrays by it. */
+#define OPTIONS_MAX_KEYS 64
+_Static_assert(OPTIONS_MAX_KEYS == 8 * sizeof ((struct options *)0)->cmdline_keys,
+	       "OPTIONS_MAX_KEYS is not the number of bits in cmdline_keys");
 
 struct acl_rule {
 	bool allow;
@@ -145,6 +152,16 @@ struct table;
 struct proxyq;
 struct pool;
 struct wslot;
+
+/* What a reload hands over to the new image, as conns.c and poolsup.c
+ * report it; reload.c alone knows how the state is written and read. */
+struct handover {
+	void (*child)(void *arg, pid_t pid, int64_t started_ms, int stage,
+		      const struct peer *remote);
+	void (*worker)(void *arg, pid_t pid, unsigned n_held);
+	void (*held)(void *arg, const struct peer *remote);	/* the last worker's */
+	void *arg;
+};
 
 struct server {
 	struct options *opt;
@@ -250,7 +267,7 @@ void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
 int64_t conns_tick(struct server *s);
 unsigned conns_lingering(void);
-void conns_save(struct server *s, FILE *f);
+void conns_hand_over(struct server *s, const struct handover *h);
 void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsigned stage,
 		       const struct peer *p);
 void conns_adopt_worker(struct server *s, pid_t pid);
@@ -299,15 +316,18 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 int options_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 void options_usage(void);
 void options_free(struct options *o);
-/* Options by long name, for config.c.  A key is an index; -1 unknown. */
+/* Options by long name, for config.c.  A key is an option's row in the
+ * table, 0 to OPTIONS_MAX_KEYS - 1 (an alias names its option's key); -1
+ * unknown.  options_key_apply takes the name as the file spells it, for
+ * the message. */
 int options_key(const char *name);
 bool options_key_settable(int key);
 bool options_key_repeatable(int key);
 int options_key_group(int key);
 bool options_key_on_cmdline(const struct options *o, int key);
 bool options_handler_on_cmdline(const struct options *o);
-enum opt_result options_key_apply(struct options *o, int key, const char *value,
-				  char *err, size_t errlen);
+enum opt_result options_key_apply(struct options *o, int key, const char *name,
+				  const char *value, char *err, size_t errlen);
 
 /* pool.c - the worker pool's dispatch: a worker with room takes each
  * connection, counted until its DONE (pool.h) */
@@ -327,7 +347,7 @@ int64_t poolsup_tick(struct server *s);
 void poolsup_stop(struct server *s);
 void poolsup_signal_all(struct server *s, int sig);
 unsigned poolsup_alive(const struct server *s);
-void poolsup_save(struct server *s, FILE *f);
+void poolsup_hand_over(struct server *s, const struct handover *h);
 void poolsup_seal(struct server *s);
 void poolsup_unseal(struct server *s);
 
@@ -381,7 +401,6 @@ bool reload_quiet(const struct server *s);
 void reload_exec(struct server *s);
 void reload_restore(struct server *s);
 bool reload_restored(void);
-void reload_format_peer(FILE *f, const struct peer *p);
 
 /* sdcompat.c */
 int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,

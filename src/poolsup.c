@@ -298,34 +298,28 @@ void poolsup_unseal(struct server *s)
 	}
 }
 
-struct save_ctx {
-	FILE *f;
-	int worker;
-};
-
-static void save_conn(void *rec, void *arg)
-{
-	const struct pool_conn *pc = rec;
-	struct save_ctx *sc = arg;
-
-	if (pc->worker != sc->worker)
-		return;
-	fputs("held ", sc->f);
-	reload_format_peer(sc->f, &pc->remote);
-	fputc('\n', sc->f);
-}
-
-/* reload.c's hand-over: each live worker and the connections it holds.
- * The new image counts them until that worker exits. */
-void poolsup_save(struct server *s, FILE *f)
+/* The reload's hand-over (reload.c writes it): each live worker and the
+ * connections it holds, which the new image counts until it exits. */
+void poolsup_hand_over(struct server *s, const struct handover *h)
 {
 	for (int i = 0; s->pool && i < s->pool->n; i++) {
 		struct wslot *w = &s->pool->slot[i];
-		struct save_ctx sc = { .f = f, .worker = i };
+		uint64_t *ids;
+		size_t n;
 
 		if (w->pid <= 0)
 			continue;
-		fprintf(f, "worker %d %u\n", (int)w->pid, w->inflight);
-		table_each(s->pool->conns, save_conn, &sc);
+		h->worker(h->arg, w->pid, w->inflight);
+		ids = pool_held_ids(s, w, &n);
+		for (size_t j = 0; j < n; j++) {
+			unsigned char key[TABLE_KEY_MAX];
+			const struct pool_conn *pc;
+
+			pool_id_key(ids[j], key);
+			pc = table_get(s->pool->conns, key);
+			if (pc)
+				h->held(h->arg, &pc->remote);
+		}
+		free(ids);
 	}
 }

@@ -110,11 +110,44 @@ bool reload_quiet(const struct server *s)
 	return s->proxying == 0 && !pool_holding(s);
 }
 
+/* The state, written here and read by reload_restore: one line a fact.
+ *   counters TOTAL REFUSED FAILED
+ *   child PID STARTED_MS STAGE PEER     a running handler
+ *   worker PID N                        a pool worker, then its N...
+ *   held PEER                           ...connections
+ * PEER is FAMILY(4, 6, u) HEX32 PORT. */
+static void put_peer(FILE *f, const struct peer *p)
+{
+	fprintf(f, "%s ", p->family == AF_INET ? "4" : p->family == AF_INET6 ? "6" : "u");
+	for (int i = 0; i < 16; i++)
+		fprintf(f, "%02x", p->raw[i]);
+	fprintf(f, " %u\n", p->port);
+}
+
+static void put_child(void *arg, pid_t pid, int64_t started_ms, int stage,
+		      const struct peer *remote)
+{
+	fprintf(arg, "child %d %lld %d ", (int)pid, (long long)started_ms, stage);
+	put_peer(arg, remote);
+}
+
+static void put_worker(void *arg, pid_t pid, unsigned n_held)
+{
+	fprintf(arg, "worker %d %u\n", (int)pid, n_held);
+}
+
+static void put_held(void *arg, const struct peer *remote)
+{
+	fputs("held ", arg);
+	put_peer(arg, remote);
+}
+
 static int write_state(struct server *s)
 {
 	/* CLOEXEC: only the copy move_to_three puts at 3+n crosses the exec;
 	 * this one would otherwise stay open in every later image. */
 	int fd = memfd_create("acceptd-reexec", MFD_CLOEXEC), dupfd;
+	struct handover h = { .child = put_child, .worker = put_worker, .held = put_held };
 	FILE *f;
 
 	if (fd < 0)
@@ -129,8 +162,9 @@ static int write_state(struct server *s)
 	}
 	fprintf(f, "%s\ncounters %llu %llu %llu\n", STATE_VERSION, s->total, s->refused,
 		s->failed);
-	conns_save(s, f);
-	poolsup_save(s, f);
+	h.arg = f;
+	conns_hand_over(s, &h);
+	poolsup_hand_over(s, &h);
 	if (fclose(f) != 0) {
 		close(fd);
 		return -1;
@@ -314,13 +348,6 @@ static int parse_peer(const char *fam, const char *hex, unsigned port, struct pe
 	return 0;
 }
 
-void reload_format_peer(FILE *f, const struct peer *p)
-{
-	fprintf(f, "%s ", p->family == AF_INET ? "4" : p->family == AF_INET6 ? "6" : "u");
-	for (int i = 0; i < 16; i++)
-		fprintf(f, "%02x", p->raw[i]);
-	fprintf(f, " %u", p->port);
-}
 
 /* Whether fd is the memfd an old image of ours wrote. */
 static bool is_state_fd(int fd)

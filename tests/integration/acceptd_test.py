@@ -115,12 +115,18 @@ def skip_allowed(name, script=None):
 
 
 class Daemon:
-    """One acceptd process.  Its stderr is collected line by line."""
+    """One acceptd process.  Its stderr is collected line by line.
+
+    run() stops every Daemon still running after each case, so a case
+    need not.  Where one must be gone before the case goes on (its port
+    is used again, something it talks to is closed next), `with
+    Daemon(...) as d:` stops it at the end of the block, also when the
+    block fails; exceptions go on up."""
 
     live = []
 
     def __init__(self, args, env=None, stdin=None, pass_fds=(), extra_env=None,
-                 argv0=None, preexec_fn=None, cwd=None):
+                 argv0=None, preexec_fn=None, cwd=None, tree=False):
         e = dict(os.environ if env is None else env)
         for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
                   "JOURNAL_STREAM"):
@@ -130,6 +136,10 @@ class Daemon:
         cmd = list(argv0 or [ACCEPTD]) + list(args)
         self.lines = []
         self.cond = threading.Condition()
+        # A process that starts others of its own (an inetd,
+        # systemd-socket-activate -a): stopped with stop_tree, by the
+        # harness after each case and at the end of a with block.
+        self.tree = tree
         self.proc = subprocess.Popen(
             cmd, env=e, stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=pass_fds,
@@ -212,11 +222,24 @@ class Daemon:
             Daemon.live.remove(self)
         return self.proc.returncode
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.tree:
+            stop_tree(self)
+        else:
+            self.stop()
+        return False
+
     @classmethod
     def stop_all(cls):
         for d in list(cls.live):
             try:
-                d.stop(timeout=5)
+                if d.tree:
+                    stop_tree(d, timeout=5)
+                else:
+                    d.stop(timeout=5)
             except Exception:  # noqa: BLE001 - cleanup must go on
                 pass
 
@@ -462,13 +485,46 @@ def stop_pid(pid, timeout=10):
     return False
 
 
-def stop_tree(d):
+def stop_tree(d, timeout=10):
     """Stop what a Daemon (an inetd, systemd-socket-activate -a) started,
-    each by its pid, then the Daemon itself."""
+    each by its pid, then the Daemon itself.  Daemon(..., tree=True) has
+    the harness do this after each case (and a with block at its end)."""
     if d.proc.poll() is None:
         for pid in descendants(d.pid):
             stop_pid(pid, 5)
-    return d.stop()
+    return d.stop(timeout)
+
+
+class closing_fds:
+    """`with closing_fds(r, w):` - os.close() each fd (a pipe's ends, a
+    pty's) when the block ends, also when it fails."""
+
+    def __init__(self, *fds):
+        self.fds = fds
+
+    def __enter__(self):
+        return self.fds
+
+    def __exit__(self, *exc):
+        for fd in self.fds:
+            os.close(fd)
+        return False
+
+
+class closing_all:
+    """`with closing_all(list) as held:` - close() every object in the list
+    (sockets), also those appended to it inside the block, when it ends."""
+
+    def __init__(self, items=None):
+        self.items = [] if items is None else items
+
+    def __enter__(self):
+        return self.items
+
+    def __exit__(self, *exc):
+        for x in self.items:
+            x.close()
+        return False
 
 
 COUNTERS = r"active (\d+) total (\d+) refused (\d+) failed (\d+)$"

@@ -18,9 +18,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (private_netns, ACCEPTD, Daemon, Skip, case, connect,  # noqa: E402
-                          exchange, has_ipv6, parse_addr, pid_dead, proc_children, run,
-                          run_acceptd, tmpdir, wait_until)
+from acceptd_test import (private_netns, ACCEPTD, Daemon, Skip, case,  # noqa: E402
+                          closing_all, connect, exchange, has_ipv6, parse_addr, pid_dead,
+                          proc_children, run, run_acceptd, tmpdir, wait_until)
 
 # Hands fds to acceptd as LISTEN_FDS, the way a service manager does.
 LISTEN_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
@@ -62,16 +62,15 @@ def reply(s):
     """Everything the server sent until it closed; a reset ends it too.
     Closes s."""
     out = b""
-    try:
-        while True:
-            b = s.recv(4096)
-            if not b:
-                break
-            out += b
-    except ConnectionResetError:
-        pass
-    finally:
-        s.close()
+    with s:
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                out += b
+        except ConnectionResetError:
+            pass
     return out
 
 
@@ -79,15 +78,14 @@ def closed_at_once(s, within=5):
     """True when acceptd closed the connection without a byte (EOF or
     reset) within `within` seconds; False if anything came, or nothing
     at all.  Closes s."""
-    s.settimeout(within)
-    try:
-        return s.recv(64) == b""
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-    finally:
-        s.close()
+    with s:
+        s.settimeout(within)
+        try:
+            return s.recv(64) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
 
 
 def line_of(s):
@@ -502,7 +500,7 @@ def max_per_source_refuses_the_extra_connection_only():
     a1, a2 = dial(port, "127.0.0.2"), dial(port, "127.0.0.2")
     a1_port = a1.getsockname()[1]
     held = [a1, a2]
-    try:
+    with closing_all(held):
         assert line_of(a1) == "127.0.0.2 1"
         assert line_of(a2) == "127.0.0.2 2"
         a3 = dial(port, "127.0.0.2")
@@ -523,9 +521,6 @@ def max_per_source_refuses_the_extra_connection_only():
         held.append(a4)
         assert line_of(a4) == "127.0.0.2 2"
         assert counters(d) == (3, 4, 1, 0)
-    finally:
-        for s in held:
-            s.close()
     settle(d, (0, 4, 1, 0))
     assert len(re.findall(r"connection 127\.0\.0\.2:", d.log())) == 3, d.log()
     assert d.stop() == 0
@@ -536,7 +531,7 @@ def source_prefix_groups_ipv4_networks():
     d = Daemon(["-v", "--source-prefix", "24,64", "-C", "2", "-l", "127.0.0.1:0"] + HOLD)
     port = port_of(d.listening()[0])
     held = []
-    try:
+    with closing_all(held):
         for src, n in (("127.0.0.2", 1), ("127.0.0.3", 2)):
             held.append(dial(port, src))
             assert line_of(held[-1]) == "%s %d" % (src, n)
@@ -548,9 +543,6 @@ def source_prefix_groups_ipv4_networks():
         held.append(dial(port, "127.0.1.2"))
         assert line_of(held[-1]) == "127.0.1.2 1"
         assert counters(d) == (3, 3, 1, 0)
-    finally:
-        for s in held:
-            s.close()
     settle(d, (0, 3, 1, 0))
     assert d.stop() == 0
 
@@ -561,7 +553,7 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
                 "-l", "127.0.0.1:0"] + HOLD)
     port = port_of(d.listening()[0])
     held = []
-    try:
+    with closing_all(held):
         for claim, n in (("2001:db8::1", 1), ("2001:db8::2", 2)):
             held.append(claimed(port, claim, 40000 + n))
             assert line_of(held[-1]) == "%s %d" % (claim, n)
@@ -571,9 +563,6 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
         held.append(claimed(port, "2001:db8:0:1::1", 40004))
         assert line_of(held[-1]) == "2001:db8:0:1::1 1", "another /64 is another source"
         assert counters(d) == (3, 3, 1, 0)
-    finally:
-        for s in held:
-            s.close()
     settle(d, (0, 3, 1, 0))
     assert d.stop() == 0
 
@@ -581,16 +570,13 @@ def source_prefix_groups_ipv6_networks_claimed_by_proxy():
     d = Daemon(["--proxy-protocol", "-C", "1", "-l", "127.0.0.1:0"] + HOLD)
     port = port_of(d.listening()[0])
     held = []
-    try:
+    with closing_all(held):
         for i, claim in enumerate(("2001:db8::1", "2001:db8::2")):
             held.append(claimed(port, claim, 41000 + i))
             assert line_of(held[-1]) == "%s 1" % claim
         s = claimed(port, "2001:db8::1", 41009)
         assert closed_at_once(s)
         d.wait_line(refusal("[2001:db8::1]:41009", "source already holds --max-per-source 1"))
-    finally:
-        for s in held:
-            s.close()
     settle(d, (0, 2, 1, 0))
     assert d.stop() == 0
 
@@ -601,13 +587,11 @@ def max_per_source_unix_clients_of_one_user_are_one_source():
     d = Daemon(["-v", "-C", "1", "-l", "unix:" + sock] + HOLD)
     addr, = d.listening()
     first = connect(addr)
-    try:
+    with first:
         first.recv(64)
         assert closed_at_once(connect(addr)), "a second unix client of the same uid served"
         d.wait_line(refusal("unix:uid=%d" % os.getuid(),
                             "source already holds --max-per-source 1"))
-    finally:
-        first.close()
     settle(d, (0, 1, 1, 0))
     assert d.stop() == 0
 
@@ -618,7 +602,7 @@ def max_per_source_in_the_pool():
     port = port_of(d.listening()[0])
     a = dial(port, "127.0.0.2")
     a_port = a.getsockname()[1]
-    try:
+    with a:
         a.sendall(b"one")
         assert a.recv(16) == b"one"
         assert closed_at_once(dial(port, "127.0.0.2")), "second echo from 127.0.0.2 served"
@@ -626,8 +610,6 @@ def max_per_source_in_the_pool():
         b.sendall(b"other")
         assert b.recv(16) == b"other"
         b.close()
-    finally:
-        a.close()
     d.wait_line(r"end 127\.0\.0\.2:%d worker pid" % a_port)
     s = dial(port, "127.0.0.2")
     s.sendall(b"again")
@@ -1002,15 +984,13 @@ def timeout_in_the_pool_shuts_the_connection_down():
     t0 = time.monotonic()
     c = dial(port)
     me = c.getsockname()
-    try:
+    with c:
         c.sendall(b"hi")
         assert c.recv(16) == b"hi"
         c.settimeout(5)
         assert c.recv(16) == b"", "bytes instead of EOF"
         took = time.monotonic() - t0
         assert 0.9 <= took < 3, "EOF %.2f s after the start (-t 1)" % took
-    finally:
-        c.close()
     d.wait_line(r"^acceptd: 127\.0\.0\.1:%d: open for \d+\.\d s, over --timeout; "
                 r"shutting it down$" % me[1])
     settle(d, (0, 2, 0, 0))
@@ -1028,7 +1008,7 @@ def timeout_in_the_pool_while_the_worker_writes():
     port = port_of(d.listening()[0])
     t0 = time.monotonic()
     c = dial(port)
-    try:
+    with c:
         c.settimeout(5)
         n = 0
         while True:
@@ -1038,8 +1018,6 @@ def timeout_in_the_pool_while_the_worker_writes():
             n += len(b)
         took = time.monotonic() - t0
         assert n > 0 and 0.9 <= took < 3, "%d bytes, EOF after %.2f s (-t 1)" % (n, took)
-    finally:
-        c.close()
     d.wait_line(r"over --timeout; shutting it down")
     settle(d, (0, 1, 0, 0))
     assert d.stop() == 0
@@ -1057,7 +1035,7 @@ def timeout_with_a_persistent_worker():
     t0 = time.monotonic()
     c = dial(port)
     me = c.getsockname()
-    try:
+    with c:
         assert line_of(c).startswith("worker ")
         c.sendall(b"hi")
         assert c.recv(16) == b"hi"
@@ -1065,8 +1043,6 @@ def timeout_with_a_persistent_worker():
         assert reply(c) == b""
         took = time.monotonic() - t0
         assert 0.9 <= took < 3, "EOF %.2f s after the start (-t 1)" % took
-    finally:
-        c.close()
     d.wait_line(r"127\.0\.0\.1:%d: open for \d+\.\d s, over --timeout; shutting it down"
                 % me[1])
     settle(d, (0, 1, 0, 0))
@@ -1093,8 +1069,7 @@ def idle_exit_waits_for_open_connections():
     for mode in (["-b", "echo", "-w", "1"], HOLD):
         d = Daemon(["-v", "--idle-exit", "1", "-l", "127.0.0.1:0"] + mode)
         addr, = d.listening()
-        c = connect(addr)
-        try:
+        with connect(addr) as c:
             c.sendall(b"x\n")
             assert c.recv(64), "not served"
             # A bounded look at an absence: held for twice --idle-exit.
@@ -1102,9 +1077,7 @@ def idle_exit_waits_for_open_connections():
             assert d.proc.poll() is None, "%r: exited with a connection open; log:\n%s" \
                 % (mode, d.log())
             assert "idle-exit" not in d.log(), d.log()
-        finally:
             t_close = time.monotonic()
-            c.close()
         rc = d.wait(10)
         took = time.monotonic() - t_close
         assert rc == 0, (rc, d.log())
@@ -1119,14 +1092,12 @@ def idle_exit_counts_a_connection_still_sending_its_proxy_header():
     port = port_of(d.listening()[0])
     c = dial(port)
     me = c.getsockname()
-    try:
+    with c:
         c.sendall(b"PROXY TCP4 ")     # and nothing more: it times out at 3 s
         d.wait_line(refusal("127.0.0.1:%d" % me[1], "no complete PROXY header within 3 s"),
                     timeout=6)
         t_refused = time.monotonic()
         assert "idle-exit" not in d.log(), "stopped while a header was being read:\n" + d.log()
-    finally:
-        c.close()
     assert d.wait(10) == 0, d.log()
     took = time.monotonic() - t_refused
     assert 0.5 <= took < 3, "exited %.2f s after the last connection went" % took

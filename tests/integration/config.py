@@ -177,7 +177,7 @@ def serves_a_builtin_from_a_crlf_file():
 @case
 def quiet_from_the_file():
     ns, nspath = notify_socket()
-    try:
+    with ns:
         path = new_conf("quiet = yes\nlisten = 127.0.0.1:0\nbuiltin = echo\n")
         d = Daemon(["--config", path], extra_env={"NOTIFY_SOCKET": nspath})
         notify_until(ns)
@@ -190,8 +190,6 @@ def quiet_from_the_file():
         assert exchange("127.0.0.1:%d" % ports[0], b"hush") == b"hush"
         assert d.stop() == 0
         assert d.lines == [], d.lines
-    finally:
-        ns.close()
 
 
 @case
@@ -361,7 +359,7 @@ def reload_with_a_broken_file_keeps_serving():
     tmp = tmpdir()
     path = write_conf(os.path.join(tmp, "acceptd.conf"), GOOD)
     ns, nspath = notify_socket()
-    try:
+    with ns:
         d = Daemon(["-v", "--config", path], extra_env={"NOTIFY_SOCKET": nspath})
         addr, = d.listening()
         notify_until(ns)
@@ -401,8 +399,6 @@ def reload_with_a_broken_file_keeps_serving():
         held.close()
         wait_until(lambda: workers[0] not in children(d), 10, "the old worker to exit")
         assert d.stop() == 0
-    finally:
-        ns.close()
 
 
 @case

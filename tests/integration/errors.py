@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, run,  # noqa: E402
-                          run_acceptd, tmpdir, write_script)
+from acceptd_test import (ACCEPTD, Daemon, Skip, case, closing_all,  # noqa: E402
+                          closing_fds, exchange, run, run_acceptd, tmpdir, write_script)
 
 
 def mentions(msg, word):
@@ -148,11 +148,8 @@ def unix_path_of_a_live_listener_with_a_full_backlog():
             except BlockingIOError:
                 break
             assert len(clients) < 100, "the backlog never filled"
-        try:
+        with closing_all(clients):
             startup_failure(["-l", "unix:" + path], path, "Address already in use")
-        finally:
-            for c in clients:
-                c.close()
         assert os.path.exists(path), "the live listener's file was removed"
 
 
@@ -165,11 +162,8 @@ def unix_dir_missing():
 @case
 def inetd_stdin_pipe():
     r, w = os.pipe()
-    try:
+    with closing_fds(r, w):
         startup_failure(["-i"], "fd 0 (--inetd): not a socket", stdin=r)
-    finally:
-        os.close(r)
-        os.close(w)
 
 
 @case
@@ -209,21 +203,15 @@ def stdin_devnull_not_a_source():
 @case
 def stdin_pipe_not_a_source():
     r, w = os.pipe()
-    try:
+    with closing_fds(r, w):
         serves_own_listener(Daemon(["-l", "127.0.0.1:0"], stdin=r))
-    finally:
-        os.close(r)
-        os.close(w)
 
 
 @case
 def stdin_tty_not_a_source():
     master, slave = os.openpty()
-    try:
+    with closing_fds(master, slave):
         serves_own_listener(Daemon(["-l", "127.0.0.1:0"], stdin=slave))
-    finally:
-        os.close(master)
-        os.close(slave)
 
 
 @case

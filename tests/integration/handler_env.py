@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (private_netns, notify_until, Daemon, Skip, case, connect, exchange, has_ipv6,  # noqa: E402
-                          parse_addr, read_all, run, tmpdir, write_script)
+                          closing_fds, parse_addr, read_all, run, tmpdir, write_script)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 REPORT = [sys.executable, os.path.join(HELPERS, "report.py")]
@@ -193,7 +193,7 @@ def plumbing_and_stale_values_not_inherited():
              "ACCEPTD_LISTENER": "bogus", "UNIXREMOTEPID": "1", "UNIXLOCALPATH": "/bogus",
              "UNIXREMOTEEUID": "1", "UNIXREMOTEUID": "1",
              "ACCEPTD_TEST_KEEP": "kept"}
-    try:
+    with notify:
         d = Daemon(["-l", "127.0.0.1:0", "--"] + REPORT, extra_env=stale)
         addr, = d.listening()
         # NOTIFY_SOCKET really was acceptd's: it reported readiness there.
@@ -201,8 +201,6 @@ def plumbing_and_stale_values_not_inherited():
         c, _rep, env = ask(addr)
         me = c.getsockname()
         c.close()
-    finally:
-        notify.close()
     leaked = {k: env[k] for k in PLUMBING if k in env}
     assert not leaked, "plumbing reached the handler: %s" % leaked
     assert env.get("TCPREMOTEIP") == "127.0.0.1", env.get("TCPREMOTEIP")
@@ -242,7 +240,7 @@ def fds_only_connection_and_stderr():
 @case
 def inherited_fd_not_passed_on():
     r, w = os.pipe()
-    try:
+    with closing_fds(r, w):
         os.set_inheritable(w, True)
         d = Daemon(["-l", "127.0.0.1:0", "--"] + REPORT, pass_fds=(w,))
         addr, = d.listening()
@@ -253,9 +251,6 @@ def inherited_fd_not_passed_on():
         assert rep["fds"] == [0, 1, 2], "handler has fds %s (inherited fd was %d)" % (
             rep["fds"], w)
         assert d.stop() == 0
-    finally:
-        os.close(r)
-        os.close(w)
 
 
 @case

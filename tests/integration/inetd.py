@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
-                          pid_dead, proc_stat, read_all, run, stop_pid, stop_tree,
+                          pid_dead, proc_stat, read_all, run, stop_pid,
                           talk, tmpdir, wait_port, wait_until)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 import inetds  # noqa: E402
@@ -102,7 +102,7 @@ service acceptd-test
     d = Daemon([], argv0=list(wrap) + [
         XINETD, "-dontfork", "-stayalive", "-f", conf,
         "-pidfile", os.path.join(top, "xinetd.pid"),
-        "-filelog", os.path.join(top, "xinetd.log")])
+        "-filelog", os.path.join(top, "xinetd.log")], tree=True)
     try:
         wait_port("127.0.0.1", port)
     except AssertionError:
@@ -134,55 +134,43 @@ def xinetd_exit_status(svclog, pid, timeout=10):
 def xinetd_nowait_builtin_echo():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d, _ = start_xinetd(top, port, wait=False, server_args="-v -b echo")
-        for n in range(3):
-            data = b"line %d\n" % n + bytes(range(256)) * 64
-            got = exchange("127.0.0.1:%d" % port, data)
-            assert_no_log_text(got)
-            assert got == data, "echo %d: %d bytes back, want %d" % (n, len(got), len(data))
-        # Two at once: each gets an acceptd of its own.
-        a = socket.create_connection(("127.0.0.1", port), timeout=10)
-        b = socket.create_connection(("127.0.0.1", port), timeout=10)
-        with a, b:
-            b.sendall(b"bee\n")
-            a.sendall(b"ay\n")
-            for s, want in ((b, b"bee\n"), (a, b"ay\n")):
-                s.shutdown(socket.SHUT_WR)
-                got = read_all(s)
-                assert got == want, (got, want)
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    start_xinetd(top, port, wait=False, server_args="-v -b echo")
+    for n in range(3):
+        data = b"line %d\n" % n + bytes(range(256)) * 64
+        got = exchange("127.0.0.1:%d" % port, data)
+        assert_no_log_text(got)
+        assert got == data, "echo %d: %d bytes back, want %d" % (n, len(got), len(data))
+    # Two at once: each gets an acceptd of its own.
+    a = socket.create_connection(("127.0.0.1", port), timeout=10)
+    b = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with a, b:
+        b.sendall(b"bee\n")
+        a.sendall(b"ay\n")
+        for s, want in ((b, b"bee\n"), (a, b"ay\n")):
+            s.shutdown(socket.SHUT_WR)
+            got = read_all(s)
+            assert got == want, (got, want)
 
 
 @case
 def xinetd_nowait_program():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d, svclog = start_xinetd(top, port, wait=False,
-                                 server_args="-v -- /bin/sh %s" % ENV_SH)
-        pids = set()
-        for _ in range(2):
-            me, out = talk(("127.0.0.1", port))     # to EOF: the handler exited
-            env = parse_env(out)
-            assert_no_log_text(out)
-            check_tcp_env(env, me, port)
-            acceptd = int(env["PPID"])
-            pids.add(acceptd)
-            # One connection, then acceptd exits - cleanly.
-            wait_until(lambda: pid_dead(acceptd), what="acceptd pid %d to exit after its "
-                       "one connection" % acceptd)
-            assert xinetd_exit_status(svclog, acceptd) == 0, read_text(top, "service.log")
-        assert len(pids) == 2, pids
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    _, svclog = start_xinetd(top, port, wait=False,
+                             server_args="-v -- /bin/sh %s" % ENV_SH)
+    pids = set()
+    for _ in range(2):
+        me, out = talk(("127.0.0.1", port))     # to EOF: the handler exited
+        env = parse_env(out)
+        assert_no_log_text(out)
+        check_tcp_env(env, me, port)
+        acceptd = int(env["PPID"])
+        pids.add(acceptd)
+        # One connection, then acceptd exits - cleanly.
+        wait_until(lambda: pid_dead(acceptd), what="acceptd pid %d to exit after its "
+                   "one connection" % acceptd)
+        assert xinetd_exit_status(svclog, acceptd) == 0, read_text(top, "service.log")
+    assert len(pids) == 2, pids
 
 
 @case
@@ -204,16 +192,15 @@ def xinetd_nowait_logs_go_to_syslog():
     # is xinetd's.
     wrap = [unshare, "-m", "sh", "-c",
             'mount --bind /dev/null "$0/null" && mount --rbind "$0" /dev && exec "$@"', dev]
-    d = None
-    try:
+    with sink:
         probe = subprocess.run(wrap + ["true"], capture_output=True, timeout=10)
         if probe.returncode != 0:
             raise Skip("cannot set up a mount namespace: %s"
                        % probe.stderr.decode(errors="replace").strip())
         sink.bind(os.path.join(dev, "log"))
         sink.settimeout(0.2)
-        d, _ = start_xinetd(top, port, wait=False, server_args="-v -- /bin/sh %s" % ENV_SH,
-                            wrap=wrap)
+        start_xinetd(top, port, wait=False, server_args="-v -- /bin/sh %s" % ENV_SH,
+                     wrap=wrap)
         me, out = talk(("127.0.0.1", port))
         assert_no_log_text(out)
         env = parse_env(out)
@@ -230,11 +217,6 @@ def xinetd_nowait_logs_go_to_syslog():
                 pass
         assert any(re.search(r"acceptd\[%s\]: started acceptd" % env["PPID"], m)
                    for m in seen), seen
-    finally:
-        if d:
-            stop_tree(d)
-        sink.close()
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def wait_mode_checks(port):
@@ -277,20 +259,14 @@ def assert_restarts_on_demand(port, old):
 def xinetd_wait_accept_loop():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d, svclog = start_xinetd(top, port, wait=True,
-                                 server_args="-v -- /bin/sh %s read" % ENV_SH)
-        acceptd = wait_mode_checks(port)
-        assert proc_stat(acceptd)[1] == d.pid, "pid %d is not xinetd's child" % acceptd
-        assert not pid_dead(acceptd), "acceptd left the accept loop"
-        assert stop_pid(acceptd), "acceptd pid %d ignored SIGTERM" % acceptd
-        assert xinetd_exit_status(svclog, acceptd) == 0, read_text(top, "service.log")
-        assert_restarts_on_demand(port, acceptd)
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    d, svclog = start_xinetd(top, port, wait=True,
+                             server_args="-v -- /bin/sh %s read" % ENV_SH)
+    acceptd = wait_mode_checks(port)
+    assert proc_stat(acceptd)[1] == d.pid, "pid %d is not xinetd's child" % acceptd
+    assert not pid_dead(acceptd), "acceptd left the accept loop"
+    assert stop_pid(acceptd), "acceptd pid %d ignored SIGTERM" % acceptd
+    assert xinetd_exit_status(svclog, acceptd) == 0, read_text(top, "service.log")
+    assert_restarts_on_demand(port, acceptd)
 
 
 # --- OpenBSD inetd ----------------------------------------------------------
@@ -309,7 +285,7 @@ def start_openbsd_inetd(top, line, probe=None):
     conf = os.path.join(top, "inetd.conf")
     with open(conf, "w") as f:
         f.write(line + "\n")
-    d = Daemon([conf], argv0=[inetd, "-d"])
+    d = Daemon([conf], argv0=[inetd, "-d"], tree=True)
     try:
         if probe:
             probe()
@@ -332,68 +308,50 @@ def tcp_probe(port):
 def openbsd_inetd_nowait_builtin_echo():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d = start_openbsd_inetd(
-            top, "127.0.0.1:%d stream tcp nowait root %s acceptd -v -b echo" % (port, ACCEPTD),
-            tcp_probe(port))
-        for n in range(3):
-            data = b"line %d\n" % n + bytes(range(256)) * 64
-            got = exchange("127.0.0.1:%d" % port, data)
-            assert_no_log_text(got)
-            assert got == data, "echo %d: %d bytes back, want %d" % (n, len(got), len(data))
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    start_openbsd_inetd(
+        top, "127.0.0.1:%d stream tcp nowait root %s acceptd -v -b echo" % (port, ACCEPTD),
+        tcp_probe(port))
+    for n in range(3):
+        data = b"line %d\n" % n + bytes(range(256)) * 64
+        got = exchange("127.0.0.1:%d" % port, data)
+        assert_no_log_text(got)
+        assert got == data, "echo %d: %d bytes back, want %d" % (n, len(got), len(data))
 
 
 @case
 def openbsd_inetd_nowait_program():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d = start_openbsd_inetd(
-            top, "127.0.0.1:%d stream tcp nowait root %s acceptd -v -- /bin/sh %s"
-            % (port, ACCEPTD, ENV_SH), tcp_probe(port))
-        pids = set()
-        for _ in range(2):
-            mark = len(d.lines)
-            me, out = talk(("127.0.0.1", port))
-            env = parse_env(out)
-            assert_no_log_text(out)
-            check_tcp_env(env, me, port)
-            acceptd = int(env["PPID"])
-            pids.add(acceptd)
-            assert inetd_reaped(d, acceptd, start=mark) == 0, d.log()
-        assert len(pids) == 2, pids
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    d = start_openbsd_inetd(
+        top, "127.0.0.1:%d stream tcp nowait root %s acceptd -v -- /bin/sh %s"
+        % (port, ACCEPTD, ENV_SH), tcp_probe(port))
+    pids = set()
+    for _ in range(2):
+        mark = len(d.lines)
+        me, out = talk(("127.0.0.1", port))
+        env = parse_env(out)
+        assert_no_log_text(out)
+        check_tcp_env(env, me, port)
+        acceptd = int(env["PPID"])
+        pids.add(acceptd)
+        assert inetd_reaped(d, acceptd, start=mark) == 0, d.log()
+    assert len(pids) == 2, pids
 
 
 @case
 def openbsd_inetd_wait_accept_loop():
     top = tmpdir()
     port = free_port()
-    d = None
-    try:
-        d = start_openbsd_inetd(
-            top, "127.0.0.1:%d stream tcp wait root %s acceptd -v -- /bin/sh %s read"
-            % (port, ACCEPTD, ENV_SH), tcp_probe(port))
-        acceptd = wait_mode_checks(port)
-        assert proc_stat(acceptd)[1] == d.pid, "pid %d is not inetd's child" % acceptd
-        assert not pid_dead(acceptd), "acceptd left the accept loop"
-        mark = len(d.lines)
-        assert stop_pid(acceptd), "acceptd pid %d ignored SIGTERM" % acceptd
-        assert inetd_reaped(d, acceptd, start=mark) == 0, d.log()
-        assert_restarts_on_demand(port, acceptd)
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    d = start_openbsd_inetd(
+        top, "127.0.0.1:%d stream tcp wait root %s acceptd -v -- /bin/sh %s read"
+        % (port, ACCEPTD, ENV_SH), tcp_probe(port))
+    acceptd = wait_mode_checks(port)
+    assert proc_stat(acceptd)[1] == d.pid, "pid %d is not inetd's child" % acceptd
+    assert not pid_dead(acceptd), "acceptd left the accept loop"
+    mark = len(d.lines)
+    assert stop_pid(acceptd), "acceptd pid %d ignored SIGTERM" % acceptd
+    assert inetd_reaped(d, acceptd, start=mark) == 0, d.log()
+    assert_restarts_on_demand(port, acceptd)
 
 
 def unix_probe(path):
@@ -409,24 +367,18 @@ def openbsd_inetd_unix_nowait_with_i():
     taken only with -i."""
     top = tmpdir()
     path = os.path.join(top, "svc.sock")
-    d = None
-    try:
-        d = start_openbsd_inetd(
-            top, "%s stream unix nowait root %s acceptd -i -v -- /bin/sh %s"
-            % (path, ACCEPTD, ENV_SH), unix_probe(path))
-        mark = len(d.lines)
-        _, out = talk(path, family=socket.AF_UNIX)
-        env = parse_env(out)
-        assert_no_log_text(out)
-        assert env.get("PROTO") == "UNIX", env
-        assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
-        assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
-        assert inetd_reaped(d, int(env["PPID"]), start=mark) == 0, d.log()
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    d = start_openbsd_inetd(
+        top, "%s stream unix nowait root %s acceptd -i -v -- /bin/sh %s"
+        % (path, ACCEPTD, ENV_SH), unix_probe(path))
+    mark = len(d.lines)
+    _, out = talk(path, family=socket.AF_UNIX)
+    env = parse_env(out)
+    assert_no_log_text(out)
+    assert env.get("PROTO") == "UNIX", env
+    assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
+    assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
+    assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
+    assert inetd_reaped(d, int(env["PPID"]), start=mark) == 0, d.log()
 
 
 # --- fd 0 without an inetd --------------------------------------------------

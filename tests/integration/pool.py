@@ -30,8 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (fd_targets, notify_until, counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
-                          free_port, parse_addr, pid_dead, proc_children, proc_stat,
-                          run, run_acceptd, stop_tree, talk, tmpdir, wait_until)
+                          closing_all, free_port, parse_addr, pid_dead, proc_children,
+                          proc_stat, run, run_acceptd, talk, tmpdir, wait_until)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 BADVERSION = os.path.join(HELPERS, "pool_badversion.py")
@@ -491,7 +491,7 @@ def busy_worker_connections_wait_in_backlog():
     addr, = d.listening()
     worker, = ready_pids(d, 1)
     socks = connect_many(parse_addr(addr)[1], n, batch=n)
-    try:
+    with closing_all(socks):
         # acceptd has done what it will with the burst once it found the
         # channel full and parked the listener, the rest waiting in the
         # backlog: nothing moves until the worker reads.
@@ -518,9 +518,6 @@ def busy_worker_connections_wait_in_backlog():
             % (n, len(lost), lost[:1], early, len(bad), bad[:1]))
         assert early["active"] < n, early
         wait_counters(d, active=n, total=n, failed=0)
-    finally:
-        for s in socks:
-            s.close()
     wait_counters(d, active=0, total=n, failed=0)
     assert d.stop() == 0
 
@@ -736,7 +733,7 @@ def c_worker_by_hand():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     sp, sq = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sq.close()
-    try:
+    with a, b, sp:
         notsock = "Socket operation on non-socket"
         for redirect, fds, why in (("3<&-", (), "Bad file descriptor"),
                                    ("3</dev/null", (), notsock),
@@ -748,9 +745,6 @@ def c_worker_by_hand():
             assert len(err) == 1, (redirect, err)
             assert "not started by acceptd --fd-passing" in err[0], (redirect, err)
             assert why in err[0], (redirect, err, why)
-    finally:
-        for s in (a, b, sp):
-            s.close()
 
 
 @case
@@ -760,7 +754,7 @@ def examples_answer_unknown_version_and_exit():
     need_workers()
     for argv in ([C_WORKER], [sys.executable, PY_WORKER]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
+        with ours, theirs:
             ours.send(b"HELLO 2")
             rc, out, err = by_hand(argv, "3<&%d" % theirs.fileno(), (theirs.fileno(),))
             theirs.close()
@@ -768,9 +762,6 @@ def examples_answer_unknown_version_and_exit():
             assert ours.recv(4096) == b"HELLO 1 max=1", argv
             assert rc == 1, (argv, rc, err)
             assert err and "protocol" in err[-1].lower(), (argv, err)
-        finally:
-            ours.close()
-            theirs.close()
 
 
 # --- 7. the state a worker starts in ----------------------------------------
@@ -801,7 +792,7 @@ def persistent_worker_state():
              "LISTEN_FDNAMES": "a:b", "TCPREMOTEIP": "bogus", "TCPREMOTEPORT": "1",
              "PROTO": "bogus", "ACCEPTD_LISTENER": "bogus", "TCPCONNNUM": "99",
              "ACCEPTD_TEST_KEEP": "kept"}
-    try:
+    with notify:
         # acceptd's own fds 0 and 1 are a file, not /dev/null already.
         d = Daemon(["-v", "--fd-passing", "-w", "2", "-l", "127.0.0.1:0",
                     "-l", "unix:" + path, "--"] + STATE,
@@ -809,8 +800,6 @@ def persistent_worker_state():
                    extra_env=stale, preexec_fn=_ignore_and_block)
         addr, uaddr = d.listening(2)
         notify_until(notify)      # the socket was acceptd's
-    finally:
-        notify.close()
     pids = ready_pids(d, 2)
     assert [os.readlink("/proc/%d/fd/%d" % (d.pid, i)) for i in (0, 1)] == [out, out]
     mine = sig_fields("\n".join("%s:%s" % (k, v) for k, v in status_fields(d.pid).items()
@@ -976,26 +965,23 @@ def accept_yes_builtin_through_pool():
         raise Skip("systemd-socket-activate not installed")
     port = free_port()
     d = Daemon(["-v", "-b", "echo"],
-               argv0=[SSA, "-a", "-l", "127.0.0.1:%d" % port, "--", ACCEPTD])
-    try:
-        d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
-        data = b"through the pool\n" + b"z" * 100000
-        me, got = talk(("127.0.0.1", port), data)
-        assert got == data, (len(got), d.log())
-        m = d.wait_line(r"Child (\d+) died with code (\d+)")
-        assert m.group(2) == "0", d.log()
-        acceptd_pid = int(m.group(1))
-        worker = int(d.wait_line(r"worker 0 pid (\d+) ready$").group(1))
-        assert int(d.wait_line(r"connection 127\.0\.0\.1:%d on \S+ worker pid (\d+)$"
-                               % me[1]).group(1)) == worker
-        assert worker != acceptd_pid
-        assert len(re.findall(r"worker \d+ pid \d+ ready", d.log())) == 1, d.log()
-        wait_until(lambda: pid_dead(worker), 5, "the worker %d to exit" % worker)
-        assert pid_dead(acceptd_pid)
-        wait_until(lambda: not [p for p, s in proc_children(d.pid) if s != "Z"], 5,
-                   "no process left under systemd-socket-activate")
-    finally:
-        stop_tree(d)
+               argv0=[SSA, "-a", "-l", "127.0.0.1:%d" % port, "--", ACCEPTD], tree=True)
+    d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
+    data = b"through the pool\n" + b"z" * 100000
+    me, got = talk(("127.0.0.1", port), data)
+    assert got == data, (len(got), d.log())
+    m = d.wait_line(r"Child (\d+) died with code (\d+)")
+    assert m.group(2) == "0", d.log()
+    acceptd_pid = int(m.group(1))
+    worker = int(d.wait_line(r"worker 0 pid (\d+) ready$").group(1))
+    assert int(d.wait_line(r"connection 127\.0\.0\.1:%d on \S+ worker pid (\d+)$"
+                           % me[1]).group(1)) == worker
+    assert worker != acceptd_pid
+    assert len(re.findall(r"worker \d+ pid \d+ ready", d.log())) == 1, d.log()
+    wait_until(lambda: pid_dead(worker), 5, "the worker %d to exit" % worker)
+    assert pid_dead(acceptd_pid)
+    wait_until(lambda: not [p for p, s in proc_children(d.pid) if s != "Z"], 5,
+               "no process left under systemd-socket-activate")
 
 
 @case

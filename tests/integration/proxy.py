@@ -35,9 +35,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from acceptd_test import (counters, wait_counters, ACCEPTD, Daemon, Skip, case, connect, free_port,  # noqa: E402
-                          has_ipv6, parse_addr, proc_stat, run, stop_tree,
-                          tmpdir, wait_until)
+from acceptd_test import (counters, wait_counters, ACCEPTD, Daemon, Skip, case,  # noqa: E402
+                          closing_all, connect, free_port, has_ipv6, parse_addr, proc_stat,
+                          run, tmpdir, wait_until)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 PROXY_ENV = os.path.join(HELPERS, "proxy_env.sh")
@@ -642,7 +642,7 @@ def slowloris_does_not_starve_good_clients():
         slow.append([s, time.monotonic(), 0 if i % 2 else None, None])
     good = []
     next_good = time.monotonic()
-    try:
+    with closing_all([c[0] for c in slow]):
         while any(c[3] is None for c in slow):
             now = time.monotonic()
             assert now - t_start < 8, "slow clients still open after 8 s: %r" % [
@@ -681,9 +681,6 @@ def slowloris_does_not_starve_good_clients():
                     c[3] = time.monotonic()
         elapsed = time.monotonic() - t_start
         used = (cpu_ticks(d.pid) - ticks0) / CLK_TCK
-    finally:
-        for c in slow:
-            c[0].close()
     lifetimes = [c[3] - c[1] for c in slow]
     bad = [round(t, 2) for t in lifetimes if not 2.0 <= t <= 4.0]
     assert not bad, "slow clients closed after %s s, want 3 +- 1 (all: %s)" % (
@@ -709,7 +706,7 @@ def header_readers_count_against_max_conns():
     port = parse_addr(addr)[1][1]
     silent = [dial((socket.AF_INET, ("127.0.0.1", port)), bind=("127.0.0.%d" % (i + 1), 0))
               for i in range(3)]
-    try:
+    with closing_all(silent):
         for s in silent:
             wait_until(lambda: held_by(d.pid, port, s.getsockname()[1]), 5,
                        "acceptd to accept a silent client")
@@ -727,9 +724,6 @@ def header_readers_count_against_max_conns():
             closed_by_peer(s, 2)
         c = counters(d)
         assert (c["refused"], c["total"]) == (3, 1), c
-    finally:
-        for s in silent:
-            s.close()
     assert d.stop() == 0, d.log()
 
 
@@ -874,7 +868,7 @@ def deny_sees_the_claimed_address():
 def max_per_source_counts_claimed_addresses():
     d, (addr,) = start(["-C", "1"])
     a = dial(addr)
-    try:
+    with a:
         a.sendall(v1("TCP4", "192.0.2.70", "198.51.100.1", 7001, 80))
         # Read the report (the handler then waits in cat: a stays open).
         head = b""
@@ -902,8 +896,6 @@ def max_per_source_counts_claimed_addresses():
         assert env.get("TCPREMOTEIP") == "127.0.0.1" and env["TCPCONNNUM"] == "1", env
         a.shutdown(socket.SHUT_WR)
         read_to_eof(a)
-    finally:
-        a.close()
     d.wait_line(r"end 192\.0\.2\.70:7001 pid \d+ status 0")
     # Its slot is free again.
     _, env, _ = request(addr, v1("TCP4", "192.0.2.70", "198.51.100.1", 7004, 80))
@@ -917,7 +909,7 @@ def max_per_source_counts_claimed_addresses():
 def connnum_and_rate_count_claimed_addresses():
     d, (addr,) = start(["--rate", "2/60"])
     held = []
-    try:
+    with closing_all(held):
         for k in range(2):
             s = dial(addr)
             held.append(s)
@@ -938,9 +930,6 @@ def connnum_and_rate_count_claimed_addresses():
         # Another claimed source has a bucket of its own.
         _, env, _ = request(addr, v1("TCP4", "192.0.2.81", "198.51.100.1", 8100, 80))
         assert env.get("TCPREMOTEIP") == "192.0.2.81" and env["TCPCONNNUM"] == "1", env
-    finally:
-        for s in held:
-            s.close()
     assert d.stop() == 0, d.log()
 
 
@@ -1011,7 +1000,7 @@ def header_completing_while_every_worker_is_busy():
     port = parse_addr(addr)[1][1]
     a = dial(addr)
     b = dial(addr)
-    try:
+    with a, b:
         t_a = time.monotonic()
         wait_until(lambda: held_by(d.pid, port, a.getsockname()[1]), 5, "A accepted")
         b.sendall(v1("TCP4", "192.0.2.92", "198.51.100.1", 9292, 80) + b"bee")
@@ -1028,9 +1017,6 @@ def header_completing_while_every_worker_is_busy():
         assert recv_exact(a, 2) == b"ay"
         a.sendall(b"more")
         assert recv_exact(a, 4) == b"more"
-    finally:
-        a.close()
-        b.close()
     c = wait_counters(d, total=2, refused=0)
     assert c["failed"] == 0, c
     assert d.stop() == 0, d.log()
@@ -1044,7 +1030,8 @@ def need_ssa():
 
 
 def ssa(ssa_args, acceptd_args):
-    return Daemon(acceptd_args, argv0=[SSA] + list(ssa_args) + ["--", ACCEPTD])
+    return Daemon(acceptd_args, argv0=[SSA] + list(ssa_args) + ["--", ACCEPTD],
+                  tree="-a" in ssa_args)
 
 
 @case
@@ -1053,43 +1040,40 @@ def accept_yes_parses_the_header():
     port = free_port()
     d = ssa(["-a", "-l", "127.0.0.1:%d" % port],
             ["-v", "--proxy-protocol", "--", "/bin/sh", PROXY_ENV, "7"])
-    try:
-        d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
-        payload = ALL_BYTES * 100
-        for hdr, remote, local in (
-                (v1("TCP4", "192.0.2.100", "198.51.100.100", 10000, 100),
-                 ("192.0.2.100", 10000), ("198.51.100.100", 100)),
-                (v2(fam="inet6", src="2001:db8::100", dst="2001:db8::101", sport=10001,
-                    dport=101, crc="last"),
-                 ("2001:db8::100", 10001), ("2001:db8::101", 101))):
-            mark = len(d.lines)
-            _, env, echoed = request(("127.0.0.1:%d" % port), [hdr, payload[:10], payload[10:]],
-                                     gap=0.02)
-            check_env(env, remote, local, listener="127.0.0.1:%d" % port)
-            assert echoed == payload, len(echoed)
-            m = d.wait_line(r"Child %s died with code (\d+)" % env["PPID"], start=mark)
-            assert m.group(1) == "7", "acceptd exited %s, want the handler's 7" % m.group(1)
-        # A bad header: closed at once, no handler, acceptd exits.
+    d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
+    payload = ALL_BYTES * 100
+    for hdr, remote, local in (
+            (v1("TCP4", "192.0.2.100", "198.51.100.100", 10000, 100),
+             ("192.0.2.100", 10000), ("198.51.100.100", 100)),
+            (v2(fam="inet6", src="2001:db8::100", dst="2001:db8::101", sport=10001,
+                dport=101, crc="last"),
+             ("2001:db8::100", 10001), ("2001:db8::101", 101))):
         mark = len(d.lines)
-        with dial("127.0.0.1:%d" % port) as s:
-            s.sendall(b"GET / HTTP/1.1\r\n\r\n")
-            assert closed_by_peer(s, 5) < 1.5
-        m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
-        d.wait_line(r"bad PROXY header: not a PROXY header", start=mark)
-        # A refusal is not a failure of the service (acceptd(8), EXIT STATUS).
-        assert m.group(2) == "0", "exit %s after a bad header:\n%s" % (m.group(2), d.log())
-        # Nothing sent at all: closed at the 3 s deadline, then acceptd exits.
-        mark = len(d.lines)
-        with dial("127.0.0.1:%d" % port) as s:
-            took = closed_by_peer(s, 6)
-        assert 2.0 <= took <= 4.0, "closed after %.2f s" % took
-        m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark, timeout=5)
-        d.wait_line(r"no complete PROXY header within 3 s", start=mark)
-        assert m.group(2) == "0", "exit %s after the header deadline:\n%s" % (m.group(2),
-                                                                             d.log())
-        assert "END" not in d.log()
-    finally:
-        stop_tree(d)
+        _, env, echoed = request(("127.0.0.1:%d" % port), [hdr, payload[:10], payload[10:]],
+                                 gap=0.02)
+        check_env(env, remote, local, listener="127.0.0.1:%d" % port)
+        assert echoed == payload, len(echoed)
+        m = d.wait_line(r"Child %s died with code (\d+)" % env["PPID"], start=mark)
+        assert m.group(1) == "7", "acceptd exited %s, want the handler's 7" % m.group(1)
+    # A bad header: closed at once, no handler, acceptd exits.
+    mark = len(d.lines)
+    with dial("127.0.0.1:%d" % port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        assert closed_by_peer(s, 5) < 1.5
+    m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
+    d.wait_line(r"bad PROXY header: not a PROXY header", start=mark)
+    # A refusal is not a failure of the service (acceptd(8), EXIT STATUS).
+    assert m.group(2) == "0", "exit %s after a bad header:\n%s" % (m.group(2), d.log())
+    # Nothing sent at all: closed at the 3 s deadline, then acceptd exits.
+    mark = len(d.lines)
+    with dial("127.0.0.1:%d" % port) as s:
+        took = closed_by_peer(s, 6)
+    assert 2.0 <= took <= 4.0, "closed after %.2f s" % took
+    m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark, timeout=5)
+    d.wait_line(r"no complete PROXY header within 3 s", start=mark)
+    assert m.group(2) == "0", "exit %s after the header deadline:\n%s" % (m.group(2),
+                                                                         d.log())
+    assert "END" not in d.log()
 
 
 @case
@@ -1098,26 +1082,23 @@ def inetd_style_connection_on_fd0():
     port = free_port()
     d = ssa(["--inetd", "-a", "-l", "127.0.0.1:%d" % port],
             ["-v", "--proxy-protocol", "--", "/bin/sh", PROXY_ENV])
-    try:
-        d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
-        mark = len(d.lines)
-        _, env, echoed = request("127.0.0.1:%d" % port,
-                                 v1("TCP4", "192.0.2.110", "198.51.100.110", 11000, 110)
-                                 + b"on fd 0\r\n")
-        check_env(env, ("192.0.2.110", 11000), ("198.51.100.110", 110))
-        assert echoed == b"on fd 0\r\n", echoed
-        m = d.wait_line(r"Child %s died with code (\d+)" % env["PPID"], start=mark)
-        assert m.group(1) == "0", d.log()
-        # A bad header on fd 0: refused, and a refusal exits 0 here too.
-        mark = len(d.lines)
-        with dial("127.0.0.1:%d" % port) as s:
-            s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
-            assert closed_by_peer(s, 5) < 1.5
-        m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
-        d.wait_line(r"bad PROXY header: not a PROXY header", start=mark)
-        assert m.group(2) == "0", "exit %s after a bad header:\n%s" % (m.group(2), d.log())
-    finally:
-        stop_tree(d)
+    d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
+    mark = len(d.lines)
+    _, env, echoed = request("127.0.0.1:%d" % port,
+                             v1("TCP4", "192.0.2.110", "198.51.100.110", 11000, 110)
+                             + b"on fd 0\r\n")
+    check_env(env, ("192.0.2.110", 11000), ("198.51.100.110", 110))
+    assert echoed == b"on fd 0\r\n", echoed
+    m = d.wait_line(r"Child %s died with code (\d+)" % env["PPID"], start=mark)
+    assert m.group(1) == "0", d.log()
+    # A bad header on fd 0: refused, and a refusal exits 0 here too.
+    mark = len(d.lines)
+    with dial("127.0.0.1:%d" % port) as s:
+        s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        assert closed_by_peer(s, 5) < 1.5
+    m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
+    d.wait_line(r"bad PROXY header: not a PROXY header", start=mark)
+    assert m.group(2) == "0", "exit %s after a bad header:\n%s" % (m.group(2), d.log())
 
 
 @case
@@ -1126,20 +1107,17 @@ def accept_yes_builtin_echo():
     need_ssa()
     port = free_port()
     d = ssa(["-a", "-l", "127.0.0.1:%d" % port], ["-v", "--proxy-protocol", "-b", "echo"])
-    try:
-        d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
-        for n, hdr in enumerate((v1("TCP4", "192.0.2.105", "198.51.100.1", 10500, 7),
-                                 v2(crc="last"), b"PROXY UNKNOWN\r\n")):
-            mark = len(d.lines)
-            data = b"echo %d\r\n" % n + ALL_BYTES * 50
-            with dial("127.0.0.1:%d" % port) as s:
-                got = transfer(s, [hdr, data], gap=0.02)
-            assert got == data, (hdr, len(got))
-            m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
-            assert m.group(2) == "0", d.log()
-        d.wait_line(r"connection 192\.0\.2\.105:10500 on \S+ worker pid \d+$")
-    finally:
-        stop_tree(d)
+    d.wait_line(r"Listening on 127\.0\.0\.1:%d as 3\." % port)
+    for n, hdr in enumerate((v1("TCP4", "192.0.2.105", "198.51.100.1", 10500, 7),
+                             v2(crc="last"), b"PROXY UNKNOWN\r\n")):
+        mark = len(d.lines)
+        data = b"echo %d\r\n" % n + ALL_BYTES * 50
+        with dial("127.0.0.1:%d" % port) as s:
+            got = transfer(s, [hdr, data], gap=0.02)
+        assert got == data, (hdr, len(got))
+        m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
+        assert m.group(2) == "0", d.log()
+    d.wait_line(r"connection 192\.0\.2\.105:10500 on \S+ worker pid \d+$")
 
 
 def start_xinetd(top, port, server_args):
@@ -1168,7 +1146,7 @@ service acceptd-proxy-test
 """ % (svclog, port, ACCEPTD, server_args))
     d = Daemon([], argv0=[XINETD, "-dontfork", "-stayalive", "-f", conf,
                           "-pidfile", os.path.join(top, "xinetd.pid"),
-                          "-filelog", os.path.join(top, "xinetd.log")])
+                          "-filelog", os.path.join(top, "xinetd.log")], tree=True)
     wait_until(lambda: listening_on(port), 10, "xinetd to listen on %d" % port)
     return d, svclog
 
@@ -1194,23 +1172,20 @@ def xinetd_nowait():
         raise Skip("needs root (xinetd runs the service as root)")
     top = tmpdir()
     port = free_port()
-    d, svclog = start_xinetd(top, port, "--proxy-protocol -v -- /bin/sh %s 3" % PROXY_ENV)
-    try:
-        _, env, echoed = request("127.0.0.1:%d" % port,
-                                 v2(src="192.0.2.120", dst="198.51.100.120", sport=12000,
-                                    dport=120, crc="last") + ALL_BYTES)
-        check_env(env, ("192.0.2.120", 12000), ("198.51.100.120", 120))
-        assert echoed == ALL_BYTES, echoed
-        acceptd = int(env["PPID"])
-        assert xinetd_exits(svclog) == (acceptd, 3), "not the handler's status"
-        # A bad header: closed, acceptd exits (logs go to syslog here).
-        with dial("127.0.0.1:%d" % port) as s:
-            s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
-            assert closed_by_peer(s, 5) < 1.5
-        pid, status = xinetd_exits(svclog, other_than=acceptd)
-        assert status == 0, "acceptd pid %d exits %d after a bad PROXY header" % (pid, status)
-    finally:
-        stop_tree(d)
+    _, svclog = start_xinetd(top, port, "--proxy-protocol -v -- /bin/sh %s 3" % PROXY_ENV)
+    _, env, echoed = request("127.0.0.1:%d" % port,
+                             v2(src="192.0.2.120", dst="198.51.100.120", sport=12000,
+                                dport=120, crc="last") + ALL_BYTES)
+    check_env(env, ("192.0.2.120", 12000), ("198.51.100.120", 120))
+    assert echoed == ALL_BYTES, echoed
+    acceptd = int(env["PPID"])
+    assert xinetd_exits(svclog) == (acceptd, 3), "not the handler's status"
+    # A bad header: closed, acceptd exits (logs go to syslog here).
+    with dial("127.0.0.1:%d" % port) as s:
+        s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        assert closed_by_peer(s, 5) < 1.5
+    pid, status = xinetd_exits(svclog, other_than=acceptd)
+    assert status == 0, "acceptd pid %d exits %d after a bad PROXY header" % (pid, status)
 
 
 # --- 9. unix listeners ---------------------------------------------------------
@@ -1249,7 +1224,7 @@ def sigterm_closes_connections_still_reading():
     d, (addr,) = start()
     port = parse_addr(addr)[1][1]
     waiting = [dial(addr) for _ in range(3)]
-    try:
+    with closing_all(waiting):
         waiting[0].sendall(b"PROXY TCP4 192.0.2.1")
         for s in waiting:
             wait_until(lambda: held_by(d.pid, port, s.getsockname()[1]), 5, "accepted")
@@ -1259,9 +1234,6 @@ def sigterm_closes_connections_still_reading():
             closed_by_peer(s, 5)
         assert d.wait(5) == 0, d.log()
         assert time.monotonic() - t0 < 2, "not closed at once"
-    finally:
-        for s in waiting:
-            s.close()
     d.wait_line(r"stopping: closed 3 connection\(s\) still before their PROXY header")
 
 
@@ -1275,7 +1247,7 @@ def sigterm_and_header_bytes_in_one_wakeup():
     d, (addr,) = start()
     port = parse_addr(addr)[1][1]
     s = dial(addr)
-    try:
+    with s:
         s.sendall(b"PROXY TCP4 192.0.2.1")
         wait_until(lambda: held_by(d.pid, port, s.getsockname()[1]), 5, "accepted")
         os.kill(d.pid, signal.SIGSTOP)
@@ -1287,8 +1259,6 @@ def sigterm_and_header_bytes_in_one_wakeup():
             os.kill(d.pid, signal.SIGCONT)
         closed_by_peer(s, 5)
         rc = d.wait(10)
-    finally:
-        s.close()
     log = d.log()
     assert rc == 0, "acceptd exited %d:\n%s" % (rc, log)
     assert "stopping: closed 1 connection(s) still before their PROXY header" in log, log
@@ -1402,7 +1372,7 @@ def haproxy_in_front():
     with open(path, "w") as f:
         f.write("\n".join(conf) + "\n")
     h = Daemon([], argv0=[HAPROXY, "-db", "-f", path])
-    try:
+    with h:
         for name, fam, _ in fronts:
             table = socket.AF_INET if fam == socket.AF_INET else socket.AF_INET6
             wait_until(lambda: listening_on(ports[name], table) or h.proc.poll() is not None,
@@ -1424,8 +1394,6 @@ def haproxy_in_front():
         assert "bad PROXY header" not in d.log(), d.log()
         c = counters(d)
         assert (c["total"], c["refused"], c["failed"]) == (len(fronts), 0, 0), c
-    finally:
-        h.stop()
     assert d.stop() == 0, d.log()
 
 

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
-                          private_netns, read_all, run, run_acceptd, stop_tree, tmpdir,
+                          private_netns, read_all, run, run_acceptd, tmpdir,
                           wait_port, write_script)
 import unitemu  # noqa: E402
 from inetds import parse_xinetd, run_as, start_openbsd, start_xinetd  # noqa: E402
@@ -262,8 +262,7 @@ def inetd_lines():
         f[0] = "127.0.0.1:%d" % port
         f[4] = run_as(f[4])
         top = tmpdir()
-        s = start_openbsd(top, f)
-        try:
+        with start_openbsd(top, f):      # gone before the next line binds its port
             if h in f:
                 greeted("127.0.0.1:%d" % port, "127.0.0.1")
                 greeted("127.0.0.1:%d" % port, "127.0.0.1")
@@ -271,8 +270,6 @@ def inetd_lines():
                 for word in (b"one\n", b"two\n"):
                     assert exchange("127.0.0.1:%d" % port, word) == word
             assert f[3] in ("wait", "nowait"), f
-        finally:
-            stop_tree(s.d)
 
 
 @case
@@ -285,13 +282,10 @@ def xinetd_service():
     attrs.append(("bind", "=", "127.0.0.1"))
     port = int(next(v for k, _, v in attrs if k == "port"))
     s = start_xinetd(tmpdir(), name, attrs, port)
-    try:
-        greeted("127.0.0.1:%d" % port, "127.0.0.1")
-        greeted("127.0.0.1:%d" % port, "127.0.0.1")
-        # wait = yes: one acceptd served both, and is still there.
-        assert len(s.acceptds()) == 1, s.acceptds()
-    finally:
-        stop_tree(s.d)
+    greeted("127.0.0.1:%d" % port, "127.0.0.1")
+    greeted("127.0.0.1:%d" % port, "127.0.0.1")
+    # wait = yes: one acceptd served both, and is still there.
+    assert len(s.acceptds()) == 1, s.acceptds()
 
 
 @case

@@ -108,7 +108,7 @@ def notify_reloading_then_ready():
     path = os.path.join(tmp, "notify")
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ns.bind(path)
-    try:
+    with ns:
         d = Daemon(["-l", "127.0.0.1:0", "-b", "echo", "-w", "1"],
                    extra_env={"NOTIFY_SOCKET": path})
         d.listening()
@@ -122,8 +122,6 @@ def notify_reloading_then_ready():
         usec = int(re.search(rb"MONOTONIC_USEC=(\d+)", rel[0]).group(1))
         assert t0 * 1e6 - 1000 <= usec <= t1 * 1e6 + 1000, (t0, usec, t1)
         assert d.stop() == 0
-    finally:
-        ns.close()
 
 
 @case
@@ -262,11 +260,9 @@ def reload_of_an_inetd_wait_listener():
     lst.bind(("127.0.0.1", 0))
     lst.listen(16)
     port = lst.getsockname()[1]
-    try:
+    with lst:                   # ours closes once acceptd holds it
         d = Daemon(["-i", "-b", "echo", "-w", "1"], stdin=lst.fileno())
         d.listening()
-    finally:
-        lst.close()             # acceptd holds it now
     mark = len(d.lines)
     d.signal(signal.SIGHUP)
     reloaded(d, start=mark)

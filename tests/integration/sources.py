@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (sock_inodes, ACCEPTD, Daemon, Skip, case, free_port, has_ipv6,  # noqa: E402
-                          read_all, run, stop_tree, talk, tmpdir)
+                          closing_fds, read_all, run, talk, tmpdir)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 ENV_SH = os.path.join(HELPERS, "src_env.sh")
@@ -37,8 +37,10 @@ def need_ssa():
 
 
 def ssa(ssa_args, acceptd_args):
-    """systemd-socket-activate SSA_ARGS -- acceptd ACCEPTD_ARGS."""
-    return Daemon(acceptd_args, argv0=[SSA] + list(ssa_args) + ["--", ACCEPTD])
+    """systemd-socket-activate SSA_ARGS -- acceptd ACCEPTD_ARGS.  With -a
+    it starts an acceptd per connection: the harness stops those too."""
+    return Daemon(acceptd_args, argv0=[SSA] + list(ssa_args) + ["--", ACCEPTD],
+                  tree="-a" in ssa_args)
 
 
 def ssa_ready(d, what, fd):
@@ -187,26 +189,23 @@ def ssa_unnamed_listener_is_named_by_address():
 def ssa_inherited_unix_listener():
     need_ssa()
     top = tmpdir()
-    try:
-        path = os.path.join(top, "sock")
-        d = ssa(["-l", path], ["-v"] + ENV_HANDLER)
-        ssa_ready(d, path, 3)
-        _, out = talk(path, family=socket.AF_UNIX)
-        env = parse_env(out)
-        d.wait_line(r"listening on unix:%s \(fd 3\)" % re.escape(path))
-        assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
-        assert env.get("PROTO") == "UNIX", env
-        assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
-        assert env.get("UNIXREMOTEEGID") == str(os.getgid()), env
-        assert "TCPREMOTEIP" not in env, env
-        assert_no_listen_vars(env)
-        assert d.stop() == 0, d.log()
-        # Not acceptd's socket: it must not unlink it.
-        assert os.path.lexists(path), "acceptd removed the inherited socket file " + path
-        assert stat.S_ISSOCK(os.lstat(path).st_mode), "socket file replaced"
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    path = os.path.join(top, "sock")
+    d = ssa(["-l", path], ["-v"] + ENV_HANDLER)
+    ssa_ready(d, path, 3)
+    _, out = talk(path, family=socket.AF_UNIX)
+    env = parse_env(out)
+    d.wait_line(r"listening on unix:%s \(fd 3\)" % re.escape(path))
+    assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
+    assert env.get("PROTO") == "UNIX", env
+    assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
+    assert env.get("UNIXREMOTEEUID") == str(os.getuid()), env
+    assert env.get("UNIXREMOTEEGID") == str(os.getgid()), env
+    assert "TCPREMOTEIP" not in env, env
+    assert_no_listen_vars(env)
+    assert d.stop() == 0, d.log()
+    # Not acceptd's socket: it must not unlink it.
+    assert os.path.lexists(path), "acceptd removed the inherited socket file " + path
+    assert stat.S_ISSOCK(os.lstat(path).st_mode), "socket file replaced"
 
 
 @case
@@ -234,12 +233,11 @@ def ssa_sigterm_keeps_inherited_listener_open():
     d = ssa(["-l", "127.0.0.1:%d" % port], ["-v", "--", "/bin/sh", ENV_SH, "read"])
     ssa_ready(d, "127.0.0.1:%d" % port, 3)
     a = socket.create_connection(("127.0.0.1", port), timeout=10)
-    b = None
-    try:
+    b = socket.socket()
+    with a, b:
         d.wait_line(r"connection 127\.0\.0\.1:%d " % a.getsockname()[1])
         d.signal(signal.SIGTERM)
         d.wait_line(r"SIGTERM: stopping")
-        b = socket.socket()
         b.settimeout(10)
         try:
             b.connect(("127.0.0.1", port))
@@ -256,10 +254,6 @@ def ssa_sigterm_keeps_inherited_listener_open():
             late = b""
         assert b"LINE=late" not in late, "served a connection while stopping: %r" % late
         assert len(re.findall(r"connection 127\.0\.0\.1:\d+ ", d.log())) == 1, d.log()
-    finally:
-        a.close()
-        if b:
-            b.close()
 
 
 # --- systemd-socket-activate, connected sockets (Accept=yes) -----------------
@@ -276,10 +270,7 @@ def ssa_accept_yes_one_connection_per_acceptd():
     need_ssa()
     port = free_port()
     d = ssa(["-a", "-l", "127.0.0.1:%d" % port], ["-v", "--", "/bin/sh", ENV_SH, "read"])
-    try:
-        accept_yes_checks(d, port)
-    finally:
-        stop_tree(d)
+    accept_yes_checks(d, port)
 
 
 def accept_yes_checks(d, port):
@@ -315,49 +306,37 @@ def ssa_accept_yes_builtin_echo():
     need_ssa()
     port = free_port()
     d = ssa(["-a", "-l", "127.0.0.1:%d" % port], ["-b", "echo"])
-    try:
-        ssa_ready(d, "127.0.0.1:%d" % port, 3)
-        for n in range(2):
-            mark = len(d.lines)
-            data = b"echo %d\n" % n + b"y" * 50000
-            _, got = talk(("127.0.0.1", port), data)
-            assert got == data, (len(got), d.log())
-            m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
-            assert m.group(2) == "0", d.log()
-    finally:
-        stop_tree(d)
+    ssa_ready(d, "127.0.0.1:%d" % port, 3)
+    for n in range(2):
+        mark = len(d.lines)
+        data = b"echo %d\n" % n + b"y" * 50000
+        _, got = talk(("127.0.0.1", port), data)
+        assert got == data, (len(got), d.log())
+        m = d.wait_line(r"Child (\d+) died with code (\d+)", start=mark)
+        assert m.group(2) == "0", d.log()
 
 
 @case
 def ssa_accept_yes_unix():
     need_ssa()
     top = tmpdir()
-    d = None
-    try:
-        path = os.path.join(top, "sock")
-        d = ssa(["-a", "-l", path], ENV_HANDLER)
-        ssa_ready(d, path, 3)
-        _, out = talk(path, family=socket.AF_UNIX)
-        env = parse_env(out)
-        assert env.get("PROTO") == "UNIX", env
-        assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
-        assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
-        wait_child_exit(d, env["PPID"])
-    finally:
-        if d:
-            stop_tree(d)
-        shutil.rmtree(top, ignore_errors=True)
+    path = os.path.join(top, "sock")
+    d = ssa(["-a", "-l", path], ENV_HANDLER)
+    ssa_ready(d, path, 3)
+    _, out = talk(path, family=socket.AF_UNIX)
+    env = parse_env(out)
+    assert env.get("PROTO") == "UNIX", env
+    assert env.get("UNIXREMOTEPID") == str(os.getpid()), env
+    assert env.get("ACCEPTD_LISTENER") == "unix:" + path, env
+    wait_child_exit(d, env["PPID"])
 
 
 def inetd_style(acceptd_args, program):
     """systemd-socket-activate --inetd -a: the connection on fds 0 and 1."""
     need_ssa()
     port = free_port()
-    d = ssa(["--inetd", "-a", "-l", "127.0.0.1:%d" % port], acceptd_args)
-    try:
+    with ssa(["--inetd", "-a", "-l", "127.0.0.1:%d" % port], acceptd_args) as d:
         inetd_style_checks(d, port, program)
-    finally:
-        stop_tree(d)
 
 
 def inetd_style_checks(d, port, program):
@@ -415,12 +394,9 @@ def listen_fds_udp_socket_is_an_error():
 @case
 def listen_fds_pipe_is_an_error():
     r, w = os.pipe()
-    try:
+    with closing_fds(r, w):
         d = listen_exec([r], ["-l", "127.0.0.1:0"])
         rc = d.wait()
-    finally:
-        os.close(r)
-        os.close(w)
     assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
     assert re.search(r"fd 3\b.*not a socket", d.log()), d.log()
     assert not listeners_in_log(d), "fell back to its own listener:\n" + d.log()

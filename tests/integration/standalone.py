@@ -158,7 +158,7 @@ def unix_live_socket_not_taken():
     owner.bind(path)
     owner.listen(4)
     owner.settimeout(5)
-    try:
+    with owner:
         rc, _out, err = run_acceptd(["-l", "unix:" + path])
         assert rc == 1, (rc, err)
         assert err and path in err[-1], err
@@ -177,8 +177,6 @@ def unix_live_socket_not_taken():
             conn.sendall(b"still mine")
             assert c.recv(64) == b"still mine"
             conn.close()
-    finally:
-        owner.close()
 
 
 @case

@@ -37,7 +37,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
                           pid_dead, proc_stat, read_all, run, stop_pid,
-                          stop_tree, talk, tmpdir, wait_port, wait_until)
+                          talk, tmpdir, wait_port, wait_until)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 from inetds import (cached_dir, parse_xinetd, run_as, start_openbsd,  # noqa: E402
                     start_xinetd, unpacked_debs)
@@ -210,17 +210,11 @@ def inetd_case(fields, n):
         f[5] = ACCEPTD
         kind, name = argv_of(f[7:])
         f = [handler_in(top) if a == SHIPPED_HANDLER else a for a in f]
-        s = None
-        try:
-            s = start_openbsd(top, f)
-            if fields[3] == "wait":
-                check_wait(s, kind, name, user)
-            else:
-                check_nowait(s, kind, name)
-        finally:
-            if s:
-                stop_tree(s.d)
-            shutil.rmtree(top, ignore_errors=True)
+        s = start_openbsd(top, f)
+        if fields[3] == "wait":
+            check_wait(s, kind, name, user)
+        else:
+            check_nowait(s, kind, name)
     fn.__name__ = "inetd_%s_%s" % (re.sub(r"\W", "_", fields[0]), fields[3])
     fn.__doc__ = "%s:%d under OpenBSD inetd" % (INETD_CONF, n)
     return fn
@@ -245,17 +239,11 @@ def xinetd_case(name, attrs):
             new.append((k, op, v))
         new += [("disable", "=", "no"), ("type", "=", "UNLISTED"), ("port", "=", str(port)),
                 ("bind", "=", "127.0.0.1"), ("user", "=", user)]
-        s = None
-        try:
-            s = start_xinetd(top, name, new, port)
-            if xinetd_attr(attrs, "wait") == "yes":
-                check_wait(s, kind, builtin, user)
-            else:
-                check_nowait(s, kind, builtin)
-        finally:
-            if s:
-                stop_tree(s.d)
-            shutil.rmtree(top, ignore_errors=True)
+        s = start_xinetd(top, name, new, port)
+        if xinetd_attr(attrs, "wait") == "yes":
+            check_wait(s, kind, builtin, user)
+        else:
+            check_nowait(s, kind, builtin)
     fn.__name__ = "xinetd_%s" % re.sub(r"\W", "_", xinetd_attr(attrs, "id") or name)
     fn.__doc__ = "service %s of %s under xinetd" % (name, XINETD_CONF)
     return fn
@@ -411,6 +399,13 @@ class OpenRC:
         except (OSError, ValueError):
             return None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
     def close(self):
         """Stop whatever still runs in there, each by its pid."""
         sup = self.supervisor_pid()
@@ -442,9 +437,7 @@ def openrc_start_reload_stop():
     connection, and a stop that lets a running handler finish."""
     top = tmpdir()
     os.chmod(top, 0o755)
-    rc = None
-    try:
-        rc = OpenRC(top)
+    with OpenRC(top) as rc:
         port, port2 = free_port(), free_port()
         log = os.path.join(top, "acceptd.log")
         handler = "/bin/sh %s read" % ENV_SH
@@ -518,10 +511,6 @@ def openrc_start_reload_stop():
             read_file(log)
         r = rc.rc("status")
         assert r.returncode == 3 and "stopped" in r.stdout + r.stderr, r
-    finally:
-        if rc:
-            rc.close()
-        shutil.rmtree(top, ignore_errors=True)
 
 
 run()

@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
 from acceptd_test import (traced_acceptd, ACCEPTD, Daemon, Skip, case, exchange, free_port,  # noqa: E402
-                          proc_children, run, stop_tree, talk, tmpdir, wait_until)
+                          proc_children, run, talk, tmpdir, wait_until)
 from svcmgr import ServiceManager  # noqa: E402
 from unitemu import (SBINDIR, SSA, SYSCONFDIR, UNITDIR, accept_no_pair,  # noqa: E402
                      conf_path, exec_argv, get, need_ssa, parse_unit, sandbox_prefix,
@@ -270,9 +270,9 @@ def accept_yes_example_one_acceptd_per_connection():
     argv = service_argv(svc, conf, conf_path("acceptd.conf"))
     port = free_port()
     with ServiceManager() as mgr:
-        d = Daemon(argv[1:], argv0=[SSA, "-a", "-l", "127.0.0.1:%d" % port] +
-                   ssa_env_args(mgr) + ["--"] + sandbox_prefix(conf) + [argv[0]])
-        try:
+        with Daemon(argv[1:], argv0=[SSA, "-a", "-l", "127.0.0.1:%d" % port] +
+                    ssa_env_args(mgr) + ["--"] + sandbox_prefix(conf) + [argv[0]],
+                    tree=True) as d:
             ssa_ready(d, port)
             # Two at once: each gets an acceptd of its own.
             a = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -303,8 +303,6 @@ def accept_yes_example_one_acceptd_per_connection():
             # And a third connection: a third instance.
             _, out = talk(("127.0.0.1", port), b"third\n")
             assert out == b"third\n", d.log()
-        finally:
-            stop_tree(d)
 
 
 @case

@@ -122,6 +122,14 @@ class Superserver:
     def __init__(self, d, port, exit_rx, log):
         self.d, self.port, self.exit_rx, self.log = d, port, exit_rx, log
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        """Stop it and what it started, each by its pid (d has tree=True,
+        so the harness does the same after each case)."""
+        return self.d.__exit__(*exc)
+
     def acceptds(self):
         """The live children it started (each an acceptd)."""
         return sorted(p for p, st in proc_children(self.d.pid) if st not in ("Z", "X"))
@@ -148,7 +156,7 @@ def start_openbsd(top, fields):
     conf = os.path.join(top, "inetd.conf")
     with open(conf, "w") as f:
         f.write("\t".join(fields) + "\n")
-    d = Daemon([conf], argv0=[inetd, "-d"])
+    d = Daemon([conf], argv0=[inetd, "-d"], tree=True)
     s = Superserver(d, int(fields[0].rsplit(":", 1)[1]),
                     r"\b(?P<pid>\d+) reaped, status (?P<status>0x[0-9a-f]+|\d+)", d.log)
     wait_listening(s.port, d.log)
@@ -167,7 +175,7 @@ def start_xinetd(top, name, attrs, port):
                 "\tlog_on_failure = HOST\n}\n\nservice %s\n{\n%s}\n" % (svclog, name, body))
     d = Daemon([], argv0=[xinetd, "-dontfork", "-stayalive", "-f", conf,
                           "-pidfile", os.path.join(top, "xinetd.pid"),
-                          "-filelog", os.path.join(top, "xinetd.log")])
+                          "-filelog", os.path.join(top, "xinetd.log")], tree=True)
 
     def log():
         text = []

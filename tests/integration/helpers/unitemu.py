@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from acceptd_test import (ACCEPTD, Daemon, Skip, exchange, free_port,  # noqa: E402
-                          stop_tree, tmpdir)
+                          tmpdir)
 from svcmgr import ServiceManager  # noqa: E402
 
 UNITDIR = os.environ.get("ACCEPTD_UNITDIR") or os.path.join(
@@ -192,9 +192,8 @@ def accept_no_pair(sock_name, svc_name, instance, conf, want_conf, want_listen,
     assert not socket_listen(sock, want_listen), "%s: Accept=yes" % sock_name
     argv = service_argv(svc, conf, want_conf)
     with ServiceManager() as mgr:
-        d = Daemon(argv[1:], argv0=[SSA, "-l", "127.0.0.1:%d" % port] + ssa_env_args(mgr) +
-                   ["--"] + sandbox_prefix(conf) + [argv[0]])
-        try:
+        with Daemon(argv[1:], argv0=[SSA, "-l", "127.0.0.1:%d" % port] + ssa_env_args(mgr) +
+                    ["--"] + sandbox_prefix(conf) + [argv[0]], tree=True) as d:
             ssa_ready(d, port)
             # The first connection makes systemd-socket-activate exec it.
             probe(addr)
@@ -220,5 +219,3 @@ def accept_no_pair(sock_name, svc_name, instance, conf, want_conf, want_listen,
             d.signal(signal.SIGTERM)
             assert d.wait(stop) == 0, d.log()
             mgr.wait("STOPPING=1", pid=d.pid, start=mark)
-        finally:
-            stop_tree(d)

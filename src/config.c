@@ -134,7 +134,7 @@ static enum opt_result one_line(struct options *o, struct options *scratch,
 {
 	int key = options_key(kv->key), group;
 
-	if (key < 0 || key >= 64) {
+	if (key < 0) {
 		snprintf(why, whylen, "unknown key '%.100s' (keys are the long options "
 			 "and exec; see acceptd.conf(5))", kv->key);
 		return OPT_USAGE;
@@ -158,14 +158,14 @@ static enum opt_result one_line(struct options *o, struct options *scratch,
 		first_key[group] = kv->key;
 	}
 	/* Replaced by the command line: checked all the same, not used. */
-	return options_key_apply(options_key_on_cmdline(o, key) ? scratch : o, key, kv->value,
-				 why, whylen);
+	return options_key_apply(options_key_on_cmdline(o, key) ? scratch : o, key, kv->key,
+				 kv->value, why, whylen);
 }
 
 enum opt_result config_load(struct options *o, const char *path, char *err, size_t errlen)
 {
-	unsigned first[64] = { 0 }, exec_line = 0, line = 0;
-	const char *first_key[64] = { NULL };
+	unsigned first[OPTIONS_MAX_KEYS] = { 0 }, exec_line = 0, line = 0;
+	const char *first_key[OPTIONS_MAX_KEYS] = { NULL };
 	char *text = slurp(path, err, errlen), *next;
 	char why[400];
 	struct options scratch;

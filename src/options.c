@@ -26,43 +26,136 @@
 #define MAX_RATE 1000000
 #define MAX_RULES 100000	/* --allow/--deny/--proxy-from, together */
 
+/* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
 	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG };
 
-static const struct option longopts[] = {
-	{ "listen", required_argument, NULL, 'l' },
-	{ "inetd", no_argument, NULL, 'i' },
-	{ "builtin", required_argument, NULL, 'b' },
-	{ "max-conns", required_argument, NULL, 'c' },
-	{ "workers", required_argument, NULL, 'w' },
-	{ "nodelay", no_argument, NULL, 'D' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-	{ "backlog", required_argument, NULL, OPT_BACKLOG },
-	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
-	{ "drain", required_argument, NULL, OPT_DRAIN },
-	{ "fd-passing", no_argument, NULL, OPT_FD_PASSING },
-	{ "max-per-source", required_argument, NULL, 'C' },
-	{ "max-per-ip", required_argument, NULL, 'C' },	/* its 0.1 name */
-	{ "source-prefix", required_argument, NULL, OPT_SOURCE_PREFIX },
-	{ "rate", required_argument, NULL, OPT_RATE },
-	{ "allow", required_argument, NULL, OPT_ALLOW },
-	{ "deny", required_argument, NULL, OPT_DENY },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "idle-exit", required_argument, NULL, OPT_IDLE_EXIT },
-	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
-	{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
-	{ "user", required_argument, NULL, 'u' },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+#define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
+#define OF_REPEAT 2u	/* each use adds to a list: given twice is no mistake */
+
+/* One row per option: the one place an option is declared.  getopt's
+ * longopts and shortopts, the config keys (a key is a row's index) and
+ * --help are made from it; one_opt, by code, checks and stores the value.
+ * Rows are in the order of --help. */
+struct opt_def {
+	const char *name;	/* the long name, and the config key */
+	const char *alias;	/* a second long name (an old one), or NULL */
+	int code;		/* the short letter, or an OPT_* (no short form) */
+	const char *arg;	/* the value's name in --help; NULL: a flag
+				 * (no value; yes/no in a file) */
+	unsigned flags;		/* OF_* */
+	int group;		/* the code of the option this one is one setting
+				 * with (replaced together, excluded in one file);
+				 * 0: its own */
+	const char *help;	/* --help: one or more lines, '\n' between */
 };
 
-/* Leading '+': stop at PROGRAM so its own options stay its own. */
-static const char shortopts[] = "+:l:ib:c:w:C:t:u:DvqhV";
+static const struct opt_def opts[] = {
+	{ "listen", NULL, 'l', "ADDR", OF_FILE | OF_REPEAT, 0,
+	  "listen on ADDR (repeatable): PORT, IPV4:PORT,\n"
+	  "[IPV6]:PORT, HOST:PORT or unix:PATH (default 8080)" },
+	/* where the sockets come from: -i or --listen */
+	{ "inetd", NULL, 'i', NULL, OF_FILE, 'l',
+	  "take the socket from fd 0 (inetd wait or nowait)" },
+	/* what serves the connections; PROGRAM (a file's exec) is in its group */
+	{ "builtin", NULL, 'b', "NAME", OF_FILE, 0,
+	  "echo, discard, chargen, daytime or time (default echo)" },
+	{ "max-conns", NULL, 'c', "N", OF_FILE, 0,
+	  "at most N connections at once (default 100)" },
+	{ "workers", NULL, 'w', "N", OF_FILE, 0,
+	  "worker processes for a built-in or with --fd-passing\n"
+	  "(default: one per CPU)" },
+	{ "fd-passing", NULL, OPT_FD_PASSING, NULL, OF_FILE, 0,
+	  "run PROGRAM as N persistent workers that receive\n"
+	  "connections on fd 3 (see acceptd-workers(7))" },
+	{ "max-per-source", "max-per-ip", 'C', "N", OF_FILE, 0,
+	  "at most N connections at once from one source\n"
+	  "(an address, a --source-prefix network or a\n"
+	  "local user; --max-per-ip is its old name)" },
+	{ "source-prefix", NULL, OPT_SOURCE_PREFIX, "V4,V6", OF_FILE, 0,
+	  "one source is an IPv4 /V4 or IPv6 /V6\n"
+	  "network (default 32,128: one address)" },
+	{ "rate", NULL, OPT_RATE, "N/SECS", OF_FILE, 0,
+	  "at most N new connections per SECS from one source" },
+	/* one ordered list, which must stay whole */
+	{ "allow", NULL, OPT_ALLOW, "CIDR|all", OF_FILE | OF_REPEAT, 0,
+	  "allow these clients (repeatable; first match wins)" },
+	{ "deny", NULL, OPT_DENY, "CIDR|all", OF_FILE | OF_REPEAT, OPT_ALLOW,
+	  "deny these clients (repeatable; no match: allowed)" },
+	{ "timeout", NULL, 't', "SECS", OF_FILE, 0,
+	  "end a connection's handler after SECS" },
+	{ "idle-exit", NULL, OPT_IDLE_EXIT, "SECS", OF_FILE, 0,
+	  "exit once no connection was open for SECS" },
+	{ "proxy-protocol", NULL, OPT_PROXY_PROTOCOL, NULL, OF_FILE, 0,
+	  "connections start with a PROXY header (v1 or v2)" },
+	{ "proxy-from", NULL, OPT_PROXY_FROM, "CIDR", OF_FILE | OF_REPEAT, 0,
+	  "only these may send one (repeatable)" },
+	{ "user", NULL, 'u', "USER[:GROUP]", OF_FILE, 0,
+	  "run as USER once the listeners exist" },
+	/* What a file may not set: where the file is, and what only a person
+	 * asks. */
+	{ "config", NULL, OPT_CONFIG, "FILE", 0, 0,
+	  "read options from FILE (acceptd.conf(5)); the\n"
+	  "command line replaces the file's values" },
+	{ "nodelay", NULL, 'D', NULL, OF_FILE, 0,
+	  "set TCP_NODELAY on accepted connections" },
+	{ "backlog", NULL, OPT_BACKLOG, "N", OF_FILE, 0,
+	  "listen backlog of sockets acceptd creates" },
+	{ "reuseport", NULL, OPT_REUSEPORT, NULL, OF_FILE, 0,
+	  "set SO_REUSEPORT on sockets acceptd creates" },
+	{ "socket-mode", NULL, OPT_SOCKET_MODE, "MODE", OF_FILE, 0,
+	  "permissions of unix sockets acceptd creates" },
+	{ "drain", NULL, OPT_DRAIN, "SECS", OF_FILE, 0,
+	  "on SIGTERM, wait this long for connections (default 10)" },
+	/* one verbosity */
+	{ "verbose", NULL, 'v', NULL, OF_FILE, 0, "log every connection" },
+	{ "quiet", NULL, 'q', NULL, OF_FILE, 'v', "log only warnings and errors" },
+	{ "help", NULL, 'h', NULL, 0, 0, "show this help and exit" },
+	{ "version", NULL, 'V', NULL, 0, 0, "show the version and exit" },
+};
+
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+/* A key is a bit of options.cmdline_keys. */
+_Static_assert(N_OPTS <= OPTIONS_MAX_KEYS, "more options than bits in cmdline_keys");
+
+/* getopt's view of the table, made by getopt_tables. */
+#define N_LONGOPTS (2 * N_OPTS + 1)	/* a name and an alias a row, the end */
+#define N_SHORTOPTS (2 + 2 * N_OPTS + 1)	/* "+:", "x:" a row, the NUL */
+
+static int add_longopt(struct option *lo, int n, const char *name, const struct opt_def *d)
+{
+	lo[n].name = name;
+	lo[n].has_arg = d->arg ? required_argument : no_argument;
+	lo[n].flag = NULL;
+	lo[n].val = d->code;
+	return n + 1;
+}
+
+/* Leading '+' in shortopts: stop at PROGRAM so its own options stay its
+ * own; ':' next: a missing value is told apart from an unknown option. */
+static void getopt_tables(struct option *lo, char *so)
+{
+	int n = 0, k = 0;
+
+	so[k++] = '+';
+	so[k++] = ':';
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt_def *d = &opts[i];
+
+		n = add_longopt(lo, n, d->name, d);
+		if (d->alias)
+			n = add_longopt(lo, n, d->alias, d);
+		if (d->code < 256) {
+			so[k++] = (char)d->code;
+			if (d->arg)
+				so[k++] = ':';
+		}
+	}
+	memset(&lo[n], 0, sizeof lo[n]);
+	so[k] = '\0';
+}
 
 void options_defaults(struct options *o)
 {
@@ -333,18 +426,20 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 }
 
 /* --- keys: an option by its long name, for the config file ---------------
- * A key is its index in longopts.  Options the command line gave are
- * remembered by key, so the file's values for them are skipped: the
- * command line replaces them.  Some options are one setting under two
- * names and are replaced together: --allow/--deny (one ordered list, which
- * must stay whole), -v/-q (one verbosity), and --builtin/PROGRAM (what
- * serves the connections; the file's exec is PROGRAM). */
+ * A key is its row in opts[]; an alias names the same key.  Options the
+ * command line gave are remembered by key, so the file's values for them
+ * are skipped: the command line replaces them.  Some options are one
+ * setting under two names (a row's group) and are replaced together:
+ * --allow/--deny (one ordered list, which must stay whole), -v/-q (one
+ * verbosity), -i/--listen (where the sockets come from), and
+ * --builtin/PROGRAM (what serves the connections; the file's exec is
+ * PROGRAM). */
 
 static int key_of(int code)
 {
-	for (int i = 0; longopts[i].name; i++)
-		if (longopts[i].val == code)
-			return i;
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (opts[i].code == code)
+			return (int)i;
 	return -1;
 }
 
@@ -352,15 +447,9 @@ static int key_of(int code)
  * a second key of a group in one file as the mistake a key given twice is. */
 int options_key_group(int key)
 {
-	int code = key >= 0 ? longopts[key].val : 0;
-
-	if (code == OPT_DENY)
-		return key_of(OPT_ALLOW);
-	if (code == 'q')
-		return key_of('v');
-	if (code == 'i')	/* where the sockets come from: -i or --listen */
-		return key_of('l');
-	return key_of(code);	/* an alias is its option's first name */
+	if (key < 0)
+		return -1;
+	return opts[key].group ? key_of(opts[key].group) : key;
 }
 
 static void mark_cmdline(struct options *o, int code)
@@ -373,25 +462,21 @@ static void mark_cmdline(struct options *o, int code)
 
 int options_key(const char *name)
 {
-	for (int i = 0; longopts[i].name; i++)
-		if (strcmp(longopts[i].name, name) == 0)
-			return i;
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (strcmp(opts[i].name, name) == 0 ||
+		    (opts[i].alias && strcmp(opts[i].alias, name) == 0))
+			return (int)i;
 	return -1;
 }
 
-/* What a file may not set: where the file is, and what only a person asks. */
 bool options_key_settable(int key)
 {
-	int code = longopts[key].val;
-
-	return code != OPT_CONFIG && code != 'h' && code != 'V';
+	return opts[key].flags & OF_FILE;
 }
 
 bool options_key_repeatable(int key)
 {
-	int code = longopts[key].val;
-
-	return code == 'l' || code == OPT_ALLOW || code == OPT_DENY || code == OPT_PROXY_FROM;
+	return opts[key].flags & OF_REPEAT;
 }
 
 bool options_key_on_cmdline(const struct options *o, int key)
@@ -419,30 +504,33 @@ static int parse_bool(const char *v, bool *out)
 	return -1;
 }
 
-enum opt_result options_key_apply(struct options *o, int key, const char *value,
-				  char *err, size_t errlen)
+enum opt_result options_key_apply(struct options *o, int key, const char *name,
+				  const char *value, char *err, size_t errlen)
 {
-	const struct option *opt = &longopts[key];
-	char name[40];
+	const struct opt_def *d = &opts[key];
+	char dashed[40];
 	bool on;
 
-	snprintf(name, sizeof name, "--%s", opt->name);
-	if (opt->has_arg == required_argument)
-		return one_opt(o, opt->val, value, name, err, errlen);
+	snprintf(dashed, sizeof dashed, "--%s", name);
+	if (d->arg)
+		return one_opt(o, d->code, value, dashed, err, errlen);
 	if (parse_bool(value, &on) < 0) {
-		snprintf(err, errlen, "%s '%s': want yes or no", name, value);
+		snprintf(err, errlen, "%s '%s': want yes or no", dashed, value);
 		return OPT_USAGE;
 	}
 	/* "no" is the default: nothing set, nothing to undo. */
-	return on ? one_opt(o, opt->val, NULL, name, err, errlen) : OPT_OK;
+	return on ? one_opt(o, d->code, NULL, dashed, err, errlen) : OPT_OK;
 }
 
 enum opt_result options_parse(struct options *o, int argc, char **argv,
 			      char *err, size_t errlen)
 {
+	struct option longopts[N_LONGOPTS];
+	char shortopts[N_SHORTOPTS];
 	enum opt_result r;
 	int c, at = 1;	/* the word getopt reads next */
 
+	getopt_tables(longopts, shortopts);
 	opterr = 0;
 	optind = 0;	/* 0, not 1: makes glibc re-initialise between calls */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
@@ -512,45 +600,41 @@ void options_free(struct options *o)
 	o->conf_argv = NULL;
 }
 
+#define HELP_COL 25	/* where --help's descriptions start */
+
+/* "  -c, --max-conns N", padded to HELP_COL, then the help lines, each
+ * after the first indented to HELP_COL. */
+static void usage_row(const struct opt_def *d)
+{
+	char left[64];
+	const char *line = d->help;
+
+	if (d->code < 256)
+		snprintf(left, sizeof left, "  -%c, --%s", d->code, d->name);
+	else
+		snprintf(left, sizeof left, "      --%s", d->name);
+	if (d->arg)
+		snprintf(left + strlen(left), sizeof left - strlen(left), " %s", d->arg);
+	printf("%-*s ", HELP_COL - 1, left);
+	for (;;) {
+		size_t len = strcspn(line, "\n");
+
+		printf("%.*s\n", (int)len, line);
+		if (!line[len])
+			break;
+		line += len + 1;
+		printf("%*s", HELP_COL, "");
+	}
+}
+
 void options_usage(void)
 {
 	fputs("Usage: acceptd [OPTION]... [--] [PROGRAM [ARG]...]\n"
 	      "Accept connections and hand each to PROGRAM, or to a built-in service.\n"
-	      "\n"
-	      "  -l, --listen ADDR      listen on ADDR (repeatable): PORT, IPV4:PORT,\n"
-	      "                         [IPV6]:PORT, HOST:PORT or unix:PATH (default 8080)\n"
-	      "  -i, --inetd            take the socket from fd 0 (inetd wait or nowait)\n"
-	      "  -b, --builtin NAME     echo, discard, chargen, daytime or time (default echo)\n"
-	      "  -c, --max-conns N      at most N connections at once (default 100)\n"
-	      "  -w, --workers N        worker processes for a built-in or with --fd-passing\n"
-	      "                         (default: one per CPU)\n"
-	      "      --fd-passing       run PROGRAM as N persistent workers that receive\n"
-	      "                         connections on fd 3 (see acceptd-workers(7))\n"
-	      "  -C, --max-per-source N at most N connections at once from one source\n"
-	      "                         (an address, a --source-prefix network or a\n"
-	      "                         local user; --max-per-ip is its old name)\n"
-	      "      --source-prefix V4,V6  one source is an IPv4 /V4 or IPv6 /V6\n"
-	      "                         network (default 32,128: one address)\n"
-	      "      --rate N/SECS      at most N new connections per SECS from one source\n"
-	      "      --allow CIDR|all   allow these clients (repeatable; first match wins)\n"
-	      "      --deny CIDR|all    deny these clients (repeatable; no match: allowed)\n"
-	      "  -t, --timeout SECS     end a connection's handler after SECS\n"
-	      "      --idle-exit SECS   exit once no connection was open for SECS\n"
-	      "      --proxy-protocol   connections start with a PROXY header (v1 or v2)\n"
-	      "      --proxy-from CIDR  only these may send one (repeatable)\n"
-	      "  -u, --user USER[:GROUP] run as USER once the listeners exist\n"
-	      "      --config FILE      read options from FILE (acceptd.conf(5)); the\n"
-	      "                         command line replaces the file's values\n"
-	      "  -D, --nodelay          set TCP_NODELAY on accepted connections\n"
-	      "      --backlog N        listen backlog of sockets acceptd creates\n"
-	      "      --reuseport        set SO_REUSEPORT on sockets acceptd creates\n"
-	      "      --socket-mode MODE permissions of unix sockets acceptd creates\n"
-	      "      --drain SECS       on SIGTERM, wait this long for connections (default 10)\n"
-	      "  -v, --verbose          log every connection\n"
-	      "  -q, --quiet            log only warnings and errors\n"
-	      "  -h, --help             show this help and exit\n"
-	      "  -V, --version          show the version and exit\n"
-	      "\n"
+	      "\n", stdout);
+	for (size_t i = 0; i < N_OPTS; i++)
+		usage_row(&opts[i]);
+	fputs("\n"
 	      "Sockets come from systemd (LISTEN_FDS), else a socket on fd 0 (inetd),\n"
 	      "else from --listen.  See acceptd(8).\n", stdout);
 }

@@ -556,6 +556,11 @@ static const struct row replaces[] = {
 	/* a value the command line replaces is not used, but still checked:
 	 * a broken line is found now, not the day the command line changes */
 	{ "max-conns = 9\n", { "-c", "7", NULL }, "max-conns=7" },
+	/* an option's two names are one setting */
+	{ "max-per-ip = 4\n", { "--max-per-source", "5", NULL }, "max-per-ip=5" },
+	{ "max-per-source = 4\n", { "--max-per-ip=6", NULL }, "max-per-ip=6" },
+	{ "max-per-ip = 4\n", { "-C", "7", NULL }, "max-per-ip=7" },
+	{ "max-per-ip = x\n", { "-C", "7", NULL }, "!@:1: max-per-ip 'x': not a number" },
 	/* where the sockets come from: -i and --listen replace each other */
 	{ "listen = 80\nlisten = 81\n", { "-i", NULL }, "inetd" },
 	{ "inetd = yes\n", { "-l", "80", NULL }, "listen=80" },

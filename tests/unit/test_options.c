@@ -1,7 +1,8 @@
 /* test_options.c - unit tests of src/options.c: options_parse_uint's strict
  * decimal rules and errno, options_parse's defaults, each option's effect,
  * PROGRAM and its own options after it, and usage errors whose message
- * names the option and the value.  Every parse starts from
+ * names the option and the value, and the option table: each option's
+ * names, letter, key, group and --help row.  Every parse starts from
  * options_defaults; options_parse resets getopt itself. */
 #include "config.h"
 
@@ -276,27 +277,168 @@ static const struct {
 	{ "--help", "Usage:" }, { "-h", "--listen" },
 };
 
-START_TEST(test_options_info)
+/* Runs "acceptd ARG" with stdout in out; returns what options_parse did. */
+static enum opt_result capture(const char *arg, char *out, size_t outlen)
 {
-	const char *args[] = { infos[_i].arg, NULL };
+	const char *args[] = { arg, NULL };
 	struct options o;
-	char err[256], out[4096];
+	char err[256];
 	FILE *tf = tmpfile();
 	int saved = dup(STDOUT_FILENO);
+	enum opt_result r;
 	ssize_t n;
 
 	ck_assert(tf && saved >= 0);
 	fflush(stdout);
 	dup2(fileno(tf), STDOUT_FILENO);
-	ck_assert_int_eq(parse(&o, args, err, sizeof err), OPT_EXIT_OK);
+	r = parse(&o, args, err, sizeof err);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
-	n = pread(fileno(tf), out, sizeof out - 1, 0);
-	ck_assert_int_gt(n, 0);
+	n = pread(fileno(tf), out, outlen - 1, 0);
+	ck_assert_int_ge(n, 0);
 	out[n] = '\0';
-	ck_assert_ptr_nonnull(strstr(out, infos[_i].want));
 	fclose(tf);
+	return r;
+}
+
+START_TEST(test_options_info)
+{
+	char out[4096];
+
+	ck_assert_int_eq(capture(infos[_i].arg, out, sizeof out), OPT_EXIT_OK);
+	ck_assert_ptr_nonnull(strstr(out, infos[_i].want));
+}
+END_TEST
+
+/* --- the option table: getopt, the keys and --help agree ------------------
+ * Every option acceptd has, as the user sees it: its names, its short
+ * letter, whether it takes a value, and what a config file may do with
+ * it.  A new option is a new row here too (HACKING.md, "Adding an
+ * option"). */
+
+#define K_FILE 1	/* a config file may set it */
+#define K_REPEAT 2	/* repeatable */
+
+static const struct {
+	const char *name;
+	char letter;		/* 0: none */
+	bool arg;
+	unsigned flags;
+	const char *group;	/* the option it is one setting with, or NULL */
+} every[] = {
+	{ "listen", 'l', true, K_FILE | K_REPEAT, NULL },
+	{ "inetd", 'i', false, K_FILE, "listen" },
+	{ "builtin", 'b', true, K_FILE, NULL },
+	{ "max-conns", 'c', true, K_FILE, NULL },
+	{ "workers", 'w', true, K_FILE, NULL },
+	{ "fd-passing", 0, false, K_FILE, NULL },
+	{ "max-per-source", 'C', true, K_FILE, NULL },
+	{ "max-per-ip", 'C', true, K_FILE, "max-per-source" },
+	{ "source-prefix", 0, true, K_FILE, NULL },
+	{ "rate", 0, true, K_FILE, NULL },
+	{ "allow", 0, true, K_FILE | K_REPEAT, NULL },
+	{ "deny", 0, true, K_FILE | K_REPEAT, "allow" },
+	{ "timeout", 't', true, K_FILE, NULL },
+	{ "idle-exit", 0, true, K_FILE, NULL },
+	{ "proxy-protocol", 0, false, K_FILE, NULL },
+	{ "proxy-from", 0, true, K_FILE | K_REPEAT, NULL },
+	{ "user", 'u', true, K_FILE, NULL },
+	{ "config", 0, true, 0, NULL },
+	{ "nodelay", 'D', false, K_FILE, NULL },
+	{ "backlog", 0, true, K_FILE, NULL },
+	{ "reuseport", 0, false, K_FILE, NULL },
+	{ "socket-mode", 0, true, K_FILE, NULL },
+	{ "drain", 0, true, K_FILE, NULL },
+	{ "verbose", 'v', false, K_FILE, NULL },
+	{ "quiet", 'q', false, K_FILE, "verbose" },
+	{ "help", 'h', false, 0, NULL },
+	{ "version", 'V', false, 0, NULL },
+};
+
+START_TEST(test_options_keys)
+{
+	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++) {
+		const char *name = every[i].name;
+		int key = options_key(name);
+		int group = every[i].group ? options_key(every[i].group) : key;
+
+		ck_assert_msg(key >= 0 && key < OPTIONS_MAX_KEYS, "%s: key %d", name, key);
+		ck_assert_msg(options_key_group(key) == group, "%s: group %d, want %d", name,
+			      options_key_group(key), group);
+		ck_assert_msg(options_key_settable(key) == !!(every[i].flags & K_FILE),
+			      "%s: settable", name);
+		ck_assert_msg(options_key_repeatable(key) == !!(every[i].flags & K_REPEAT),
+			      "%s: repeatable", name);
+	}
+	/* an alias is its option's key; only long names are keys */
+	ck_assert_int_eq(options_key("max-per-ip"), options_key("max-per-source"));
+	ck_assert_int_eq(options_key("c"), -1);
+	ck_assert_int_eq(options_key("--max-conns"), -1);
+	ck_assert_int_eq(options_key("max-conn"), -1);
+	ck_assert_int_eq(options_key("exec"), -1);
+	ck_assert_int_eq(options_key(""), -1);
+}
+END_TEST
+
+/* getopt knows each name and letter, with or without a value as listed:
+ * given no value, one that takes a value is missing it, and a flag is
+ * never an unknown option. */
+START_TEST(test_options_getopt)
+{
+	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++) {
+		char dashed[2][40];
+		struct options o;
+		char err[256];
+		int n = every[i].letter ? 2 : 1;
+
+		if (every[i].letter == 'h' || every[i].letter == 'V')
+			continue;	/* they print: test_options_info */
+		snprintf(dashed[0], sizeof dashed[0], "--%s", every[i].name);
+		snprintf(dashed[1], sizeof dashed[1], "-%c", every[i].letter);
+		for (int k = 0; k < n; k++) {
+			const char *args[] = { dashed[k], NULL };
+			enum opt_result r = parse(&o, args, err, sizeof err);
+
+			ck_assert_msg(!strstr(err, "unknown option"), "%s: %s", dashed[k], err);
+			if (every[i].arg)
+				ck_assert_msg(r == OPT_USAGE && strstr(err, "missing value"),
+					      "%s: %s", dashed[k], err);
+			options_free(&o);
+		}
+	}
+}
+END_TEST
+
+/* --help names every option, with its letter, in a row of its own; and
+ * nothing else. */
+START_TEST(test_options_help_rows)
+{
+	char out[4096];
+	size_t rows = 0;
+
+	ck_assert_int_eq(capture("--help", out, sizeof out), OPT_EXIT_OK);
+	for (size_t i = 0; i < sizeof every / sizeof every[0]; i++) {
+		char want[48];
+
+		if (every[i].group && options_key(every[i].group) == options_key(every[i].name))
+			continue;	/* an alias: named in its option's text */
+		if (every[i].letter)
+			snprintf(want, sizeof want, "\n  -%c, --%s%s", every[i].letter,
+				 every[i].name, every[i].arg ? " " : "");
+		else
+			snprintf(want, sizeof want, "\n      --%s%s", every[i].name,
+				 every[i].arg ? " " : "");
+		ck_assert_msg(strstr(out, want), "--help lacks \"%s\"", want + 1);
+	}
+	ck_assert_ptr_nonnull(strstr(out, "--max-per-ip is its old name"));
+	for (const char *line = out; line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (strncmp(line, "  -", 3) != 0 && strncmp(line, "      --", 8) != 0)
+			continue;
+		rows++;
+	}
+	ck_assert_uint_eq(rows, sizeof every / sizeof every[0] - 1);
 }
 END_TEST
 
@@ -518,6 +660,9 @@ Suite *options_suite(void)
 	tcase_add_test(tc, test_options_usage);
 	tcase_add_test(tc, test_options_listen_limit);
 	tcase_add_loop_test(tc, test_options_info, 0, sizeof infos / sizeof infos[0]);
+	tcase_add_test(tc, test_options_keys);
+	tcase_add_test(tc, test_options_getopt);
+	tcase_add_test(tc, test_options_help_rows);
 	tcase_add_test(tc, test_options_admission_defaults);
 	tcase_add_test(tc, test_options_admission_good);
 	tcase_add_test(tc, test_options_acl_order);

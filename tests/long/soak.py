@@ -59,13 +59,10 @@ class Load:
 
     def midway(self):
         """Reset after the handler answered: it is busy with us."""
-        c = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        try:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as c:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
             c.sendall(b"y" * 4096)
             c.recv(1)
-        finally:
-            c.close()
 
     def loop(self, k):
         period = THREADS / RATE

@@ -78,6 +78,30 @@ static void pause_for(struct server *s, int ms, const char *why, int err)
 	accept_update(s);
 }
 
+static void set_int(int fd, int level, int opt, unsigned v)
+{
+	int i = (int)v;
+
+	setsockopt(fd, level, opt, &i, sizeof i);
+}
+
+/* -D and --keepalive on an accepted TCP connection; a timer left at 0
+ * keeps the kernel's value. */
+static void tcp_options(const struct options *o, int fd)
+{
+	if (o->nodelay)
+		set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (!o->keepalive)
+		return;
+	set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	if (o->keepalive_idle)
+		set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keepalive_idle);
+	if (o->keepalive_intvl)
+		set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepalive_intvl);
+	if (o->keepalive_cnt)
+		set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepalive_cnt);
+}
+
 static void fill_conn(struct server *s, struct conn_info *c, int fd, struct listener *l,
 		      const struct sockaddr_storage *ss, socklen_t sslen)
 {
@@ -113,10 +137,8 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 			c->pid = uc.pid;
 			memcpy(c->remote.raw, &uc.uid, sizeof uc.uid);	/* the source */
 		}
-	} else if (s->opt->nodelay) {
-		int one = 1;
-
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	} else {
+		tcp_options(s->opt, fd);
 	}
 }
 

@@ -66,6 +66,8 @@ struct options {
 	int socket_mode;	/* -1: leave it to the umask */
 	bool reuseport;
 	bool nodelay;
+	bool keepalive;		/* SO_KEEPALIVE on accepted TCP connections */
+	unsigned keepalive_idle, keepalive_intvl, keepalive_cnt;	/* 0: kernel's */
 	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
 	unsigned workers;	/* -w; 0: one per online CPU */
 	bool fd_passing;	/* PROGRAM runs as persistent pool workers */

@@ -29,7 +29,7 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG };
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
 #define OF_REPEAT 2u	/* each use adds to a list: given twice is no mistake */
@@ -100,6 +100,10 @@ static const struct opt_def opts[] = {
 	  "command line replaces the file's values" },
 	{ "nodelay", NULL, 'D', NULL, OF_FILE, 0,
 	  "set TCP_NODELAY on accepted connections" },
+	{ "keepalive", NULL, OPT_KEEPALIVE, "SPEC", OF_FILE, 0,
+	  "SO_KEEPALIVE on accepted TCP connections, so a\n"
+	  "vanished peer frees its -c/-C slot: yes (the\n"
+	  "kernel's timers), no, or IDLE[,INTVL[,CNT]]" },
 	{ "backlog", NULL, OPT_BACKLOG, "N", OF_FILE, 0,
 	  "listen backlog of sockets acceptd creates" },
 	{ "reuseport", NULL, OPT_REUSEPORT, NULL, OF_FILE, 0,
@@ -252,6 +256,51 @@ static int prefix_opt(const char *arg, struct options *o, char *err, size_t errl
 	}
 	o->prefix4 = (unsigned)a;
 	o->prefix6 = (unsigned)b;
+	return 0;
+}
+
+/* --keepalive: "yes" (the kernel's timers), or IDLE[,INTVL[,CNT]], each
+ * in the range TCP_KEEPIDLE/INTVL/CNT take (seconds, probes). */
+static int keepalive_opt(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	static const unsigned max[3] = { 32767, 32767, 127 };
+	unsigned v[3] = { 0, 0, 0 };
+	const char *p = arg;
+	int n = 0;
+
+	/* Not "1" nor "0": those are seconds. */
+	if (strcmp(arg, "yes") == 0 || strcmp(arg, "on") == 0 || strcmp(arg, "true") == 0 ||
+	    strcmp(arg, "no") == 0 || strcmp(arg, "off") == 0 || strcmp(arg, "false") == 0) {
+		o->keepalive = arg[0] == 'y' || arg[1] == 'n' || arg[0] == 't';
+		o->keepalive_idle = o->keepalive_intvl = o->keepalive_cnt = 0;
+		return 0;
+	}
+	/* Up to three numbers, a comma between each two and nowhere else. */
+	for (bool more = true; more && n < 3;) {
+		char word[8];
+		size_t len = strcspn(p, ",");
+		unsigned long long x;
+
+		if (len == 0 || len >= sizeof word)
+			break;
+		memcpy(word, p, len);
+		word[len] = '\0';
+		if (options_parse_uint(word, max[n], &x) < 0 || x < 1)
+			break;
+		v[n++] = (unsigned)x;
+		p += len;
+		more = *p == ',';
+		p += more;
+	}
+	if (n == 0 || *p != '\0' || p[-1] == ',') {
+		snprintf(err, errlen, "--keepalive '%s': want yes, or IDLE[,INTVL[,CNT]] with "
+			 "IDLE and INTVL 1-32767 s and CNT 1-127, as in 60,10,5", arg);
+		return -1;
+	}
+	o->keepalive = true;
+	o->keepalive_idle = v[0];
+	o->keepalive_intvl = v[1];
+	o->keepalive_cnt = v[2];
 	return 0;
 }
 
@@ -410,6 +459,8 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		o->config = arg;
 		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
+	case OPT_KEEPALIVE:
+		return keepalive_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
 	case 'q': o->verbosity = -1; return OPT_OK;
 	case 'h': options_usage(); return OPT_EXIT_OK;

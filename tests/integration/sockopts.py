@@ -1,6 +1,6 @@
 """sockopts.py - the socket options an operator sets on the command line
-reach the kernel: -D/--nodelay on accepted connections (seen from inside
-the handler), --backlog on the listening socket (as ss(8) reports it), and
+reach the kernel: -D/--nodelay and --keepalive on accepted connections
+(seen from inside the handler), --backlog on the listening socket (as ss(8) reports it), and
 --reuseport letting two instances share one port, both serving."""
 import os
 import re
@@ -20,6 +20,17 @@ NODELAY_PROBE = [sys.executable, "-c",
                  "s.detach()\n"]
 
 
+# Prints SO_KEEPALIVE and the three TCP keepalive timers of fd 0.
+KEEPALIVE_PROBE = [sys.executable, "-c",
+                   "import socket,sys\n"
+                   "s = socket.socket(fileno=0)\n"
+                   "v = [s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0] + [\n"
+                   "    s.getsockopt(socket.IPPROTO_TCP, o) for o in\n"
+                   "    (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)]\n"
+                   "sys.stdout.write('%d %d %d %d' % tuple(v)); sys.stdout.flush()\n"
+                   "s.detach()\n"]
+
+
 def port_of(addr):
     return parse_addr(addr)[1][1]
 
@@ -31,6 +42,22 @@ def nodelay_reaches_the_handler():
         addr, = d.listening()
         assert exchange(addr) == want, (args, d.log())
         assert d.stop() == 0
+
+
+@case
+def keepalive_reaches_the_handler():
+    def probe(args):
+        d = Daemon(args + ["-l", "127.0.0.1:0", "--"] + KEEPALIVE_PROBE)
+        addr, = d.listening()
+        got = exchange(addr).decode().split()
+        assert d.stop() == 0
+        return [int(x) for x in got]
+    off = probe([])
+    assert off[0] == 0, off
+    kernel = off[1:]            # the kernel's timers, whatever this host set
+    assert probe(["--keepalive", "yes"]) == [1] + kernel
+    assert probe(["--keepalive", "60,10,5"]) == [1, 60, 10, 5]
+    assert probe(["--keepalive", "75"]) == [1, 75] + kernel[1:]
 
 
 def listen_queue_limit(port):

@@ -346,6 +346,7 @@ static const struct {
 	{ "user", 'u', true, K_FILE, NULL },
 	{ "config", 0, true, 0, NULL },
 	{ "nodelay", 'D', false, K_FILE, NULL },
+	{ "keepalive", 0, true, K_FILE, NULL },
 	{ "backlog", 0, true, K_FILE, NULL },
 	{ "reuseport", 0, false, K_FILE, NULL },
 	{ "socket-mode", 0, true, K_FILE, NULL },
@@ -631,6 +632,52 @@ static const struct {
 	{ { "--proxy-protocol", "--proxy-from", "10.0.0.1/8" }, "--proxy-from", "10.0.0.0/8" },
 };
 
+/* --keepalive: yes, or IDLE[,INTVL[,CNT]]; 0 stands for "the kernel's". */
+static const struct {
+	const char *arg;
+	bool ok;
+	unsigned idle, intvl, cnt;
+} keepalives[] = {
+	{ "yes", true, 0, 0, 0 },
+	{ "60", true, 60, 0, 0 },
+	{ "60,10", true, 60, 10, 0 },
+	{ "60,10,5", true, 60, 10, 5 },
+	{ "1,1,1", true, 1, 1, 1 },
+	{ "1", true, 1, 0, 0 },
+	{ "32767,32767,127", true, 32767, 32767, 127 },
+	{ "", false, 0, 0, 0 },
+	{ "off", true, 0, 0, 0 },	/* with keepalive false: see below */
+	{ "0", false, 0, 0, 0 },
+	{ "60,0", false, 0, 0, 0 },
+	{ "32768", false, 0, 0, 0 },
+	{ "60,10,128", false, 0, 0, 0 },
+	{ "60,10,5,1", false, 0, 0, 0 },
+	{ "60,", false, 0, 0, 0 },
+	{ ",10", false, 0, 0, 0 },
+	{ "60 ", false, 0, 0, 0 },
+	{ "-1", false, 0, 0, 0 },
+};
+
+START_TEST(test_options_keepalive)
+{
+	const char *args[] = { "--keepalive", keepalives[_i].arg, NULL };
+	struct options o;
+	char err[256];
+	enum opt_result r = parse(&o, args, err, sizeof err);
+
+	if (!keepalives[_i].ok) {
+		ck_assert_msg(r == OPT_USAGE, "'%s' accepted", keepalives[_i].arg);
+		ck_assert_msg(strstr(err, "--keepalive") && !strchr(err, '\n'), "%s", err);
+		return;
+	}
+	ck_assert_msg(r == OPT_OK, "'%s': %s", keepalives[_i].arg, err);
+	ck_assert(o.keepalive == (strcmp(keepalives[_i].arg, "off") != 0));
+	ck_assert_uint_eq(o.keepalive_idle, keepalives[_i].idle);
+	ck_assert_uint_eq(o.keepalive_intvl, keepalives[_i].intvl);
+	ck_assert_uint_eq(o.keepalive_cnt, keepalives[_i].cnt);
+}
+END_TEST
+
 START_TEST(test_options_admission_usage)
 {
 	for (size_t i = 0; i < sizeof ausages / sizeof ausages[0]; i++) {
@@ -667,6 +714,8 @@ Suite *options_suite(void)
 	tcase_add_test(tc, test_options_admission_good);
 	tcase_add_test(tc, test_options_acl_order);
 	tcase_add_test(tc, test_options_admission_usage);
+	tcase_add_loop_test(tc, test_options_keepalive, 0,
+			    sizeof keepalives / sizeof keepalives[0]);
 	suite_add_tcase(s, tc);
 	return s;
 }

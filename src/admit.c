@@ -47,6 +47,16 @@ void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
 	c->fd = -1;
 }
 
+/* -C and --rate refusals may tell the client why (--refusal-message): one
+ * non-blocking send, best effort - a client that does not read loses it,
+ * never the loop its time. */
+static void tell(const struct server *s, const struct conn_info *c)
+{
+	if (s->opt->refusal_message)
+		(void)send(c->fd, s->opt->refusal_message, s->opt->refusal_message_len,
+			   MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Decides for a described connection.  Admitted: true, the connection
  * counts against its source (c->connnum set).  Refused: false, the
  * connection is closed, counted and logged. */
@@ -72,6 +82,7 @@ bool admit_conn(struct server *s, struct conn_info *c)
 	}
 	if (o->rate_n && !source_rate_ok(s, &c->remote)) {
 		snprintf(why, sizeof why, "over --rate %u/%u", o->rate_n, o->rate_secs);
+		tell(s, c);
 		admit_refuse(s, c, &rated, why, NULL, 0);
 		return false;
 	}
@@ -80,6 +91,7 @@ bool admit_conn(struct server *s, struct conn_info *c)
 		source_release(s, &c->remote);
 		snprintf(why, sizeof why, "source already holds --max-per-source %u",
 			 o->max_per_source);
+		tell(s, c);
 		admit_refuse(s, c, &capped, why, NULL, 0);
 		return false;
 	}

@@ -67,6 +67,8 @@ struct options {
 	bool reuseport;
 	bool nodelay;
 	bool keepalive;		/* SO_KEEPALIVE on accepted TCP connections */
+	char *refusal_message;	/* to clients over -C/--rate; NULL: none */
+	size_t refusal_message_len;
 	unsigned keepalive_idle, keepalive_intvl, keepalive_cnt;	/* 0: kernel's */
 	int verbosity;		/* -1 quiet, 0 default, 1 verbose */
 	unsigned workers;	/* -w; 0: one per online CPU */

@@ -29,7 +29,7 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE };
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
 #define OF_REPEAT 2u	/* each use adds to a list: given twice is no mistake */
@@ -78,6 +78,9 @@ static const struct opt_def opts[] = {
 	  "network (default 32,128: one address)" },
 	{ "rate", NULL, OPT_RATE, "N/SECS", OF_FILE, 0,
 	  "at most N new connections per SECS from one source" },
+	{ "refusal-message", NULL, OPT_REFUSAL_MESSAGE, "TEXT", OF_FILE, 0,
+	  "written to a client over -C or --rate before the\n"
+	  "close (\\r \\n \\t \\\\ understood; default: none)" },
 	/* one ordered list, which must stay whole */
 	{ "allow", NULL, OPT_ALLOW, "CIDR|all", OF_FILE | OF_REPEAT, 0,
 	  "allow these clients (repeatable; first match wins)" },
@@ -256,6 +259,46 @@ static int prefix_opt(const char *arg, struct options *o, char *err, size_t errl
 	}
 	o->prefix4 = (unsigned)a;
 	o->prefix6 = (unsigned)b;
+	return 0;
+}
+
+/* --refusal-message: TEXT with \r, \n, \t and \\ turned into their
+ * bytes (a shell or a config line cannot easily carry a CR); at most
+ * 512 bytes, so one non-blocking send takes it whole. */
+static int message_opt(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	char out[512];
+	size_t n = 0;
+
+	for (const char *p = arg; *p; p++) {
+		char c = *p;
+
+		if (c == '\\') {
+			c = *++p;
+			c = c == 'r' ? '\r' : c == 'n' ? '\n' : c == 't' ? '\t' : c == '\\' ? '\\' : 0;
+			if (!c) {
+				snprintf(err, errlen, "--refusal-message '%s': only \\r, \\n, \\t "
+					 "and \\\\ may follow a backslash", arg);
+				return -1;
+			}
+		}
+		if (n == sizeof out) {
+			snprintf(err, errlen, "--refusal-message: longer than %zu bytes",
+				 sizeof out);
+			return -1;
+		}
+		out[n++] = c;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "--refusal-message: empty (leave it out for none)");
+		return -1;
+	}
+	free(o->refusal_message);
+	o->refusal_message = malloc(n);
+	if (!o->refusal_message)
+		return snprintf(err, errlen, "out of memory"), -1;
+	memcpy(o->refusal_message, out, n);
+	o->refusal_message_len = n;
 	return 0;
 }
 
@@ -459,6 +502,8 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		o->config = arg;
 		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
+	case OPT_REFUSAL_MESSAGE:
+		return message_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_KEEPALIVE:
 		return keepalive_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
 	case 'v': o->verbosity = 1; return OPT_OK;
@@ -645,6 +690,8 @@ void options_free(struct options *o)
 	free(o->proxy_from);
 	free(o->conf_text);
 	free(o->conf_argv);
+	free(o->refusal_message);
+	o->refusal_message = NULL;
 	o->acl = NULL;
 	o->proxy_from = NULL;
 	o->conf_text = NULL;

@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (private_netns, ACCEPTD, Daemon, Skip, case,  # noqa: E402
                           closing_all, connect, exchange, has_ipv6, parse_addr, pid_dead,
-                          proc_children, run, run_acceptd, tmpdir, wait_until)
+                          proc_children, read_all, run, run_acceptd, tmpdir, wait_until)
 
 # Hands fds to acceptd as LISTEN_FDS, the way a service manager does.
 LISTEN_EXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers",
@@ -492,6 +492,34 @@ def bad_admission_options_exit_2_with_one_line():
 
 
 # --- 3. -C / --max-per-source and --source-prefix -----------------------------
+
+@case
+def refusal_message_over_max_per_source_and_rate():
+    """--refusal-message reaches a client refused by -C or --rate, with its
+    escapes decoded, before the close; one the ACL denies gets nothing, and
+    an admitted one never sees it."""
+    msg = b"421 busy, try later\r\n"
+    for limit in (["-C", "1"], ["--rate", "1/3600"]):
+        d = Daemon(["-v"] + limit + ["--refusal-message", "421 busy, try later\\r\\n",
+                                     "--deny", "127.0.0.9", "-l", "127.0.0.1:0"] + HOLD)
+        port = port_of(d.listening()[0])
+        with closing_all([dial(port, "127.0.0.2")]) as held:
+            assert line_of(held[0]) == "127.0.0.2 1"
+            if "--rate" in limit:
+                held[0].close()          # the rate, not the open count, refuses
+            over = dial(port, "127.0.0.2")
+            over.settimeout(10)
+            assert read_all(over) == msg, limit
+            over.close()
+            denied = dial(port, "127.0.0.9")
+            denied.settimeout(10)
+            try:
+                assert read_all(denied) == b"", "the ACL's refusal got the message"
+            except ConnectionResetError:
+                pass
+            denied.close()
+        assert d.stop() == 0, d.log()
+
 
 @case
 def max_per_source_refuses_the_extra_connection_only():

@@ -337,6 +337,7 @@ static const struct {
 	{ "max-per-ip", 'C', true, K_FILE, "max-per-source" },
 	{ "source-prefix", 0, true, K_FILE, NULL },
 	{ "rate", 0, true, K_FILE, NULL },
+	{ "refusal-message", 0, true, K_FILE, NULL },
 	{ "allow", 0, true, K_FILE | K_REPEAT, NULL },
 	{ "deny", 0, true, K_FILE | K_REPEAT, "allow" },
 	{ "timeout", 't', true, K_FILE, NULL },
@@ -678,6 +679,54 @@ START_TEST(test_options_keepalive)
 }
 END_TEST
 
+/* --refusal-message: escapes decoded, bounded, never empty. */
+START_TEST(test_options_refusal_message)
+{
+	static const struct {
+		const char *arg, *want;	/* want NULL: refused */
+	} m[] = {
+		{ "421 busy\\r\\n", "421 busy\r\n" },
+		{ "a\\tb\\\\c\\n", "a\tb\\c\n" },
+		{ "plain", "plain" },
+		{ "", NULL },
+		{ "bad\\x", NULL },
+		{ "trailing\\", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+		const char *args[] = { "--refusal-message", m[i].arg, NULL };
+		struct options o;
+		char err[256];
+		enum opt_result r = parse(&o, args, err, sizeof err);
+
+		if (!m[i].want) {
+			ck_assert_msg(r == OPT_USAGE && strstr(err, "--refusal-message"),
+				      "'%s': %d %s", m[i].arg, r, err);
+			continue;
+		}
+		ck_assert_msg(r == OPT_OK, "'%s': %s", m[i].arg, err);
+		ck_assert_uint_eq(o.refusal_message_len, strlen(m[i].want));
+		ck_assert(memcmp(o.refusal_message, m[i].want, strlen(m[i].want)) == 0);
+		options_free(&o);
+	}
+}
+END_TEST
+
+START_TEST(test_options_refusal_message_long)
+{
+	/* Past parse()'s 64-byte words: an argv of its own. */
+	static char big[600], prog[] = "acceptd", opt[] = "--refusal-message";
+	char *av[] = { prog, opt, big, NULL };
+	struct options o;
+	char err[256];
+
+	memset(big, 'x', sizeof big - 1);
+	options_defaults(&o);
+	ck_assert_int_eq(options_parse(&o, 3, av, err, sizeof err), OPT_USAGE);
+	ck_assert_msg(strstr(err, "longer than 512"), "%s", err);
+}
+END_TEST
+
 START_TEST(test_options_admission_usage)
 {
 	for (size_t i = 0; i < sizeof ausages / sizeof ausages[0]; i++) {
@@ -714,6 +763,8 @@ Suite *options_suite(void)
 	tcase_add_test(tc, test_options_admission_good);
 	tcase_add_test(tc, test_options_acl_order);
 	tcase_add_test(tc, test_options_admission_usage);
+	tcase_add_test(tc, test_options_refusal_message);
+	tcase_add_test(tc, test_options_refusal_message_long);
 	tcase_add_loop_test(tc, test_options_keepalive, 0,
 			    sizeof keepalives / sizeof keepalives[0]);
 	suite_add_tcase(s, tc);

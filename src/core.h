@@ -406,6 +406,39 @@ void reload_exec(struct server *s);
 void reload_restore(struct server *s);
 bool reload_restored(void);
 
+/* rules.c - a --rules file (tcprules(1) text, plus acceptd's CIDRs, unix
+ * peers and instructions) compiled from memory into a structure whose
+ * lookup cost does not grow with the number of rules.  Pure: errors are
+ * "LINE: reason" (the caller adds FILE).  rules_match gives the most
+ * specific rule for a peer, NULL when none matches (allowed). */
+struct rule_var {
+	const char *name;
+	const char *value;	/* NULL: unset name (",-NAME") */
+};
+struct rule {
+	unsigned line;		/* in the file, from 1 */
+	struct cidr net;	/* what it matches: AF_UNSPEC the default;
+				 * AF_INET/AF_INET6 a network (a range: its
+				 * first address); AF_UNIX unix:uid=/gid= */
+	int range_last;		/* a last-number range: the last value of
+				 * that number; -1 none */
+	bool deny;
+	const char *msg;	/* deny: written before the close; NULL none */
+	size_t msg_len;
+	char **argv;		/* exec=: another PROGRAM; NULL none */
+	struct rule_var *vars;	/* set and unset, in file order */
+	unsigned n_vars;
+	unsigned max_per_source;	/* 0: the command line's -C */
+	unsigned rate_n, rate_secs;	/* rate_n 0: the command line's --rate */
+	char *buf;		/* owns the strings above */
+};
+struct rules;
+struct rules *rules_parse(const char *text, size_t len, char *err, size_t errlen);
+const struct rule *rules_match(const struct rules *r, const struct peer *p, uint32_t gid);
+size_t rules_count(const struct rules *r);
+const struct rule *rules_at(const struct rules *r, size_t i);	/* file order */
+void rules_free(struct rules *r);
+
 /* sdcompat.c */
 int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,
 			 pid_t self, int *n, char ***names);

@@ -31,10 +31,11 @@ srcs_of() {
 	addr) echo "$addr_srcs" ;;
 	confline) echo "src/confline.c" ;;
 	proxy) echo "src/proxy.c $addr_srcs" ;;
+	rules) echo "src/rules.c src/cidr.c src/confline.c src/table.c" ;;
 	*) echo "run.sh: no source list for target '$1'" >&2; return 1 ;;
 	esac
 }
-targets="cidr addr confline proxy"
+targets="cidr addr confline proxy rules"
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: $cc not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2

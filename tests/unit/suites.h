@@ -18,5 +18,6 @@ Suite *confline_suite(void);
 Suite *config_suite(void);
 Suite *proxy_suite(void);
 Suite *pool_suite(void);
+Suite *rules_suite(void);
 
 #endif

@@ -27,6 +27,7 @@
 #define TABLE_KEY_MAX 20	/* table.c keys: family + 16 address bytes + spare */
 #define ADDR_STRLEN 128		/* "[v6%scope]:port" fits; unix paths are cut */
 #define ENV_MAX_VARS 16		/* per-connection variables we add */
+#define CONN_XENV_MAX 1024	/* struct conn_info's xenv */
 #define KILL_GRACE_MS 5000	/* SIGTERM to SIGKILL, at drain's end and -t */
 
 /* cidr.c - a network for --allow/--deny/--proxy-from: "all", an address
@@ -141,6 +142,8 @@ struct listener {
 	struct peer local;	/* the bound address when fixed_local */
 };
 
+struct rule;
+
 struct conn_info {
 	int fd;
 	struct peer remote;
@@ -150,6 +153,12 @@ struct conn_info {
 	gid_t gid;
 	pid_t pid;
 	unsigned connnum;	/* open connections from this source, this one included */
+	const struct rule *rule;	/* --rules: the rule that matched; NULL none */
+	/* More variables for its handler (spawn.c) or worker (pool.c): what
+	 * the PROXY v2 header's TLVs said (proxyq.c).  "NAME=value" strings,
+	 * each NUL-terminated, back to back; xenv_len bytes in all. */
+	unsigned xenv_len;
+	char xenv[CONN_XENV_MAX];
 };
 
 struct table;

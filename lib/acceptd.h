@@ -60,6 +60,17 @@ int acceptd_accept(acceptd_worker *w, struct acceptd_conn *c, int nonblock);
 /* Tells acceptd a connection is over.  Close c->fd first. */
 int acceptd_done(acceptd_worker *w, const struct acceptd_conn *c);
 
+/* The variables acceptd adds to a connection beyond the fields above: a
+ * --rules rule's (acceptd.rules(5)) and the PROXY v2 header's (PROXY_*,
+ * acceptd(8)).  acceptd_conn_env gives the i-th, from 0, as "NAME=value",
+ * or "NAME" alone for a variable the rule unsets, NULL past the last; a
+ * later one for the same NAME wins.  acceptd_conn_getenv gives NAME's
+ * value, NULL when it is not set.  Valid until acceptd_done(c). */
+const char *acceptd_conn_env(const acceptd_worker *w, const struct acceptd_conn *c,
+			     unsigned i);
+const char *acceptd_conn_getenv(const acceptd_worker *w, const struct acceptd_conn *c,
+				const char *name);
+
 void acceptd_worker_close(acceptd_worker *w);
 
 #ifdef __cplusplus

@@ -3,8 +3,9 @@
  *
  * A thin layer over the same message code the daemon uses (wire.c,
  * fdpass.c): the handshake, turning CONN messages into struct
- * acceptd_conn, and DONE.  It keeps no state beyond the channel fd, so a
- * worker may mix it with its own event loop.
+ * acceptd_conn, and DONE.  It keeps no state beyond the channel fd and
+ * the variables of connections not yet DONE, so a worker may mix it with
+ * its own event loop.
  */
 #include "config.h"
 
@@ -18,8 +19,17 @@
 #include "fdpass.h"
 #include "wire.h"
 
+/* The variables of a connection the worker holds, until its DONE. */
+struct conn_env {
+	unsigned long long id;
+	size_t len;
+	struct conn_env *next;
+	char data[];		/* wire_conn's env: "NAME=value" / "NAME", NUL after each */
+};
+
 struct acceptd_worker {
 	int ch;
+	struct conn_env *envs;	/* only connections that came with variables */
 };
 
 static int channel_fd(void)
@@ -148,9 +158,57 @@ int acceptd_accept(acceptd_worker *w, struct acceptd_conn *c, int nonblock)
 			acceptd_done(w, &lost);
 			continue;
 		}
+		if (m.env_len) {
+			struct conn_env *e = malloc(sizeof *e + m.env_len);
+
+			if (!e) {
+				struct acceptd_conn lost = { .id = m.id, .fd = -1 };
+
+				close(fd);
+				acceptd_done(w, &lost);
+				return errno = ENOMEM, -1;
+			}
+			e->id = m.id;
+			e->len = m.env_len;
+			memcpy(e->data, m.env, m.env_len);
+			e->next = w->envs;
+			w->envs = e;
+		}
 		copy_conn(c, &m, fd);
 		return 1;
 	}
+}
+
+static const struct conn_env *env_of(const acceptd_worker *w, const struct acceptd_conn *c)
+{
+	for (const struct conn_env *e = w->envs; e; e = e->next)
+		if (e->id == c->id)
+			return e;
+	return NULL;
+}
+
+const char *acceptd_conn_env(const acceptd_worker *w, const struct acceptd_conn *c,
+			     unsigned i)
+{
+	const struct conn_env *e = env_of(w, c);
+
+	for (size_t at = 0; e && at < e->len; at += strlen(e->data + at) + 1)
+		if (i-- == 0)
+			return e->data + at;
+	return NULL;
+}
+
+const char *acceptd_conn_getenv(const acceptd_worker *w, const struct acceptd_conn *c,
+				const char *name)
+{
+	const char *v, *found = NULL;
+	size_t n = strlen(name);
+
+	/* The last word for a name wins (a rule's over a TLV's). */
+	for (unsigned i = 0; (v = acceptd_conn_env(w, c, i)) != NULL; i++)
+		if (strncmp(v, name, n) == 0 && (v[n] == '=' || v[n] == '\0'))
+			found = v[n] == '=' ? v + n + 1 : NULL;
+	return found;
 }
 
 int acceptd_done(acceptd_worker *w, const struct acceptd_conn *c)
@@ -159,12 +217,28 @@ int acceptd_done(acceptd_worker *w, const struct acceptd_conn *c)
 	uint64_t id = c->id;
 	int n = wire_format_done(msg, sizeof msg, &id, 1);
 
+	for (struct conn_env **p = &w->envs; *p; p = &(*p)->next)
+		if ((*p)->id == c->id) {
+			struct conn_env *e = *p;
+
+			*p = e->next;
+			free(e);
+			break;
+		}
+
 	return fdpass_send_flags(w->ch, msg, (size_t)n, -1, 0) < 0 ? -1 : 0;
 }
 
 void acceptd_worker_close(acceptd_worker *w)
 {
-	if (w)
-		close(w->ch);
+	if (!w)
+		return;
+	close(w->ch);
+	while (w->envs) {
+		struct conn_env *e = w->envs;
+
+		w->envs = e->next;
+		free(e);
+	}
 	free(w);
 }

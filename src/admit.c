@@ -1,6 +1,7 @@
 /*
- * admit.c - whether a connection may reach a handler: the ACL, then its
- * source's --rate and -C (source.c), in that order; and the one way a
+ * admit.c - whether a connection may reach a handler: the ACL or its
+ * --rules rule, then its source's --rate and -C (source.c; a rule may set
+ * the client's own), in that order; and the one way a
  * connection is refused, here and in the PROXY reader.
  *
  * The order is the cheapest and most final first: a denied address never
@@ -47,14 +48,30 @@ void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
 	c->fd = -1;
 }
 
-/* -C and --rate refusals may tell the client why (--refusal-message): one
- * non-blocking send, best effort - a client that does not read loses it,
- * never the loop its time. */
-static void tell(const struct server *s, const struct conn_info *c)
+/* A refused client may be told why (--refusal-message, a deny rule's
+ * msg): one non-blocking send, best effort - a client that does not read
+ * loses it, never the loop its time. */
+static void tell(const struct conn_info *c, const char *msg, size_t len)
 {
-	if (s->opt->refusal_message)
-		(void)send(c->fd, s->opt->refusal_message, s->opt->refusal_message_len,
-			   MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (msg)
+		(void)send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* --rules: the rule for c, kept in c->rule; false when it denies (c is
+ * then refused). */
+static bool ruled(struct server *s, struct conn_info *c)
+{
+	static struct log_limit denied = { .what = "connections denied by --rules" };
+	const struct rule *r = rules_match(s->rules, &c->remote, (uint32_t)c->gid);
+	char why[160];
+
+	c->rule = r;
+	if (!r || !r->deny)
+		return true;
+	snprintf(why, sizeof why, "denied by --rules %.100s:%u", s->opt->rules, r->line);
+	tell(c, r->msg, r->msg_len);
+	admit_refuse(s, c, &denied, why, NULL, 0);
+	return false;
 }
 
 /* Decides for a described connection.  Admitted: true, the connection
@@ -66,8 +83,18 @@ bool admit_conn(struct server *s, struct conn_info *c)
 	static struct log_limit rated = { .what = "connections over --rate" };
 	static struct log_limit capped = { .what = "connections over --max-per-source" };
 	const struct options *o = s->opt;
+	unsigned rate_n = o->rate_n, rate_secs = o->rate_secs, cap = o->max_per_source;
 	char why[96];
 
+	if (s->rules) {
+		if (!ruled(s, c))
+			return false;
+		/* The client's own limits, where its rule gives them. */
+		if (c->rule && c->rule->rate_n)
+			rate_n = c->rule->rate_n, rate_secs = c->rule->rate_secs;
+		if (c->rule && c->rule->max_per_source)
+			cap = c->rule->max_per_source;
+	}
 	if (o->n_acl) {
 		int i = admit_acl_match(o->acl, o->n_acl, &c->remote);
 
@@ -80,18 +107,17 @@ bool admit_conn(struct server *s, struct conn_info *c)
 			return false;
 		}
 	}
-	if (o->rate_n && !source_rate_ok(s, &c->remote)) {
-		snprintf(why, sizeof why, "over --rate %u/%u", o->rate_n, o->rate_secs);
-		tell(s, c);
+	if (rate_n && !source_rate_ok(s, &c->remote, rate_n, rate_secs)) {
+		snprintf(why, sizeof why, "over --rate %u/%u", rate_n, rate_secs);
+		tell(c, o->refusal_message, o->refusal_message_len);
 		admit_refuse(s, c, &rated, why, NULL, 0);
 		return false;
 	}
 	c->connnum = source_acquire(s, &c->remote);
-	if (o->max_per_source && c->connnum > o->max_per_source) {
+	if (cap && c->connnum > cap) {
 		source_release(s, &c->remote);
-		snprintf(why, sizeof why, "source already holds --max-per-source %u",
-			 o->max_per_source);
-		tell(s, c);
+		snprintf(why, sizeof why, "source already holds --max-per-source %u", cap);
+		tell(c, o->refusal_message, o->refusal_message_len);
 		admit_refuse(s, c, &capped, why, NULL, 0);
 		return false;
 	}

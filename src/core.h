@@ -80,6 +80,7 @@ struct options {
 	unsigned n_proxy_from;
 	struct acl_rule *acl;	/* --allow/--deny in the order given */
 	unsigned n_acl;
+	const char *rules;	/* --rules FILE, instead of acl; NULL none */
 	unsigned rate_n, rate_secs;	/* --rate N/SECS; rate_n 0 = off */
 	unsigned max_per_source;	/* -C; 0 = no limit */
 	unsigned prefix4, prefix6;	/* --source-prefix: what one source is */
@@ -201,6 +202,7 @@ struct server {
 	struct proxyq *proxyq;	/* connections reading a PROXY header */
 	struct table *children;	/* handler processes by pid */
 	struct pool *pool;	/* built-in workers; NULL in spawn mode */
+	struct rules *rules;	/* --rules, compiled; NULL without */
 	sigset_t sigs_ignored;	/* ignored at start: reset in handlers */
 	char **base_env;	/* environ minus our plumbing */
 	const char *program_path;	/* resolved PROGRAM */
@@ -448,6 +450,12 @@ size_t rules_count(const struct rules *r);
 const struct rule *rules_at(const struct rules *r, size_t i);	/* file order */
 void rules_free(struct rules *r);
 
+/* rulesfile.c - the --rules file read, compiled and checked against how
+ * this acceptd serves; errors "--rules FILE:LINE: reason" */
+struct rules *rulesfile_load(const struct options *o, char *err, size_t errlen);
+bool rulesfile_has_rate(const struct rules *r);
+void rulesfile_check_after_drop(const struct options *o);
+
 /* sdcompat.c */
 int sdc_parse_listen_env(const char *pid_s, const char *fds_s, const char *names_s,
 			 pid_t self, int *n, char ***names);
@@ -480,7 +488,7 @@ void source_key(const struct options *o, const struct peer *p,
 unsigned source_acquire(struct server *s, const struct peer *p);
 void source_release(struct server *s, const struct peer *p);
 bool source_gcra(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
-bool source_rate_ok(struct server *s, const struct peer *p);
+bool source_rate_ok(struct server *s, const struct peer *p, unsigned n, unsigned secs);
 
 /* spawn.c */
 char **spawn_base_env(char **environ_in);

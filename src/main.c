@@ -4,9 +4,10 @@
  * Order matters: fds 0-2 are secured and every inherited fd above them
  * made close-on-exec before any other fd exists; options
  * are checked before any socket is touched (usage errors exit 2); the
- * user named by --user is looked up before any socket exists (unknown: exit
- * 2); the listeners are acquired, then privileges dropped, before the loop
- * starts and before any handler or worker exists (failures exit 1).
+ * --rules file is read, and the user named by --user looked up, before
+ * any socket exists (broken or unknown: exit 2); the listeners are
+ * acquired, then privileges dropped, before the loop starts and before
+ * any handler or worker exists (failures exit 1).
  */
 #include "config.h"
 
@@ -55,6 +56,10 @@ int main(int argc, char **argv)
 	srv.opt = &opt;
 	if ((r = prepare_handler(&srv, path, sizeof path)) != 0)
 		return r;
+	if (opt.rules && !(srv.rules = rulesfile_load(&opt, err, sizeof err))) {
+		log_err("%s", err);
+		return 2;
+	}
 	if (opt.user && privs_resolve(opt.user, &privs, err, sizeof err) < 0) {
 		log_err("%s", err);
 		return 2;
@@ -75,6 +80,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_check_after_drop(&opt);
+	rulesfile_check_after_drop(&opt);
 	srv.base_env = spawn_base_env(environ);
 	if (!srv.base_env) {
 		log_err("out of memory");

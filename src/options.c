@@ -29,7 +29,7 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE };
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
 #define OF_REPEAT 2u	/* each use adds to a list: given twice is no mistake */
@@ -86,6 +86,9 @@ static const struct opt_def opts[] = {
 	  "allow these clients (repeatable; first match wins)" },
 	{ "deny", NULL, OPT_DENY, "CIDR|all", OF_FILE | OF_REPEAT, OPT_ALLOW,
 	  "deny these clients (repeatable; no match: allowed)" },
+	{ "rules", NULL, OPT_RULES, "FILE", OF_FILE, OPT_ALLOW,
+	  "per-client rules instead (acceptd.rules(5), tcprules\n"
+	  "text): allow/deny, variables, PROGRAM, -C, --rate" },
 	{ "timeout", NULL, 't', "SECS", OF_FILE, 0,
 	  "end a connection's handler after SECS" },
 	{ "idle-exit", NULL, OPT_IDLE_EXIT, "SECS", OF_FILE, 0,
@@ -502,6 +505,13 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		o->config = arg;
 		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
+	case OPT_RULES:
+		if (!*arg) {
+			snprintf(err, errlen, "--rules '': want a FILE");
+			return OPT_USAGE;
+		}
+		o->rules = arg;	/* read by rulesfile.c once the handler is known */
+		return OPT_OK;
 	case OPT_REFUSAL_MESSAGE:
 		return message_opt(arg, o, err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_KEEPALIVE:
@@ -675,6 +685,11 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 
 		cidr_format(&o->proxy_from[0], net, sizeof net);
 		snprintf(err, errlen, "--proxy-from '%s': needs --proxy-protocol", net);
+		return OPT_USAGE;
+	}
+	if (o->rules && o->n_acl) {
+		snprintf(err, errlen, "--rules and --%s exclude each other (one policy: "
+			 "put the networks in '%s')", o->acl[0].allow ? "allow" : "deny", o->rules);
 		return OPT_USAGE;
 	}
 	if (o->inetd && o->n_listen) {

@@ -83,6 +83,31 @@ static void copy_str(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
+/* Appends one variable to m's env: "NAME=value", or "NAME" for
+ * value NULL (unset).  Silently full: the message check catches it. */
+static void env_put(struct wire_conn *m, const char *name, const char *value)
+{
+	size_t room = sizeof m->env - m->env_len;
+	int n = value ? snprintf(m->env + m->env_len, room, "%s=%s", name, value) :
+		snprintf(m->env + m->env_len, room, "%s", name);
+
+	if (n >= 0 && (size_t)n < room)
+		m->env_len += (size_t)n + 1;
+}
+
+/* A persistent worker's variables: the PROXY TLVs', then the rule's,
+ * which win for a name both give (acceptd-workers(7)). */
+static void env_to_wire(const struct conn_info *c, struct wire_conn *m, bool tlvs)
+{
+	m->env_len = 0;
+	if (tlvs && c->xenv_len <= sizeof m->env) {
+		memcpy(m->env, c->xenv, c->xenv_len);
+		m->env_len = c->xenv_len;
+	}
+	for (unsigned i = 0; c->rule && i < c->rule->n_vars; i++)
+		env_put(m, c->rule->vars[i].name, c->rule->vars[i].value);
+}
+
 static void to_wire(const struct conn_info *c, uint64_t id, struct wire_conn *m)
 {
 	m->id = id;
@@ -172,7 +197,24 @@ pid_t pool_dispatch(struct server *s, const struct conn_info *c)
 
 	memset(skip, 0, sizeof skip);
 	to_wire(c, id, &m);
+	m.env_len = 0;	/* built-in workers have no use for variables */
+	if (s->opt->fd_passing)
+		env_to_wire(c, &m, true);
 	len = wire_format_conn(msg, sizeof msg, &m);
+	if (len < 0 && c->xenv_len) {
+		/* The rule's variables always fit (rulesfile.c): the TLVs
+		 * made it too long.  The connection goes without them. */
+		static struct log_limit lim = { .what = "PROXY TLVs left out" };
+		char who[ADDR_STRLEN];
+
+		if (log_limited(&lim)) {
+			addr_peer_format(&c->remote, who, sizeof who);
+			log_warn("%s: PROXY TLV variables left out: too long for the worker's "
+				 "connection message", who);
+		}
+		env_to_wire(c, &m, false);
+		len = wire_format_conn(msg, sizeof msg, &m);
+	}
 	if (len < 0)
 		return errno = EMSGSIZE, -1;
 	while ((i = pick(p, skip)) >= 0) {

@@ -97,6 +97,14 @@ static int validate(const struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "PROGRAM '%s': not found or not executable", o.program[0]);
 		goto fail;
 	}
+	/* A broken rules file keeps this image, and its rules, serving. */
+	if (o.rules) {
+		struct rules *r = rulesfile_load(&o, err, errlen);
+
+		if (!r)
+			goto fail;
+		rules_free(r);
+	}
 	options_free(&o);
 	return 0;
 fail:

@@ -36,7 +36,7 @@
  *   ,msg="421 busy\r\n"   deny only: written to the client before the
  *                         close; \r \n \t \\ \" (and \Q) escapes, 512 bytes
  *   ,exec="/path arg..."  allow only: run this PROGRAM instead (words split
- *                         as the config file's exec =)
+ *                         as the config file's exec =; an absolute path)
  *   ,max-per-source=N     allow only: this client's -C (1-1000000)
  *   ,rate=N/SECS          allow only: this client's --rate
  * (so a tcprules file that sets a variable named msg, exec, rate or
@@ -371,6 +371,10 @@ static int set_exec(struct rule *r, char *v, char *err, size_t errlen)
 	}
 	if (n == 0)
 		return why(err, errlen, "exec: no program");
+	/* As inetd.conf's server path: the file must not mean another
+	 * program when acceptd's PATH differs (a reload as --user). */
+	if (argv[0][0] != '/')
+		return why(err, errlen, "exec: the program needs an absolute path");
 	r->argv = calloc((size_t)n + 1, sizeof *r->argv);
 	if (!r->argv)
 		return why(err, errlen, "out of memory");

@@ -64,7 +64,7 @@ int source_init(struct server *s)
 	s->sources = table_new(n, sizeof(struct source));
 	if (!s->sources)
 		return -1;
-	if (s->opt->rate_n == 0)
+	if (s->opt->rate_n == 0 && !rulesfile_has_rate(s->rules))
 		return 0;
 	s->rates = table_new(RATE_SOURCES_MAX, sizeof(struct bucket));
 	return s->rates ? 0 : -1;
@@ -112,14 +112,15 @@ static bool bucket_full(const void *rec)
 	return ((const struct bucket *)rec)->tat_us <= sweep_now_us;
 }
 
-/* --rate: may p's source open one more connection now? */
-bool source_rate_ok(struct server *s, const struct peer *p)
+/* May p's source open one more connection now, at n per secs (--rate,
+ * or the client's rule's)? */
+bool source_rate_ok(struct server *s, const struct peer *p, unsigned n, unsigned secs)
 {
 	static unsigned long long untracked;
 	static int64_t last_sweep_ms, warned_ms;
 	unsigned char key[TABLE_KEY_MAX];
 	int64_t now = mono_us();
-	int64_t interval = (int64_t)s->opt->rate_secs * 1000000 / s->opt->rate_n;
+	int64_t interval = (int64_t)secs * 1000000 / n;
 	struct bucket *b;
 
 	source_key(s->opt, p, key);
@@ -145,5 +146,5 @@ bool source_rate_ok(struct server *s, const struct peer *p)
 			return true;
 		}
 	}
-	return source_gcra(&b->tat_us, now, interval ? interval : 1, s->opt->rate_n);
+	return source_gcra(&b->tat_us, now, interval ? interval : 1, n);
 }

@@ -222,6 +222,76 @@ static pid_t run_plan(struct exec_plan *p)
 	return pid;
 }
 
+/* Does the matched rule set or unset the variable var ("NAME=...")? */
+static bool rule_names(const struct rule *r, const char *var)
+{
+	size_t n = strcspn(var, "=");
+
+	for (unsigned i = 0; i < r->n_vars; i++)
+		if (strncmp(r->vars[i].name, var, n) == 0 && r->vars[i].name[n] == '\0')
+			return true;
+	return false;
+}
+
+/* A handler's environment when a rule or PROXY TLVs add to it, built in
+ * memory of our own (the parent's; the vfork child only reads it): the
+ * base, the UCSPI variables, the TLVs', then the rule's - a variable the
+ * rule sets or unsets is left out of the others, as tcpserver applies a
+ * rule after its own variables.  NULL when out of memory. */
+static char **full_env(const struct server *s, const struct conn_info *c,
+		       struct envbuf *eb)
+{
+	static char xenv[CONN_XENV_MAX];	/* execve wants them writable */
+	static char **env;
+	static size_t cap;
+	static char *sets;
+	static size_t setscap;
+	const struct rule *r = c->rule;
+	size_t nbase = 0, need, n = 0, setslen = 0;
+
+	while (s->base_env[nbase])
+		nbase++;
+	need = nbase + (size_t)eb->n + c->xenv_len / 2 + (r ? r->n_vars : 0) + 1;
+	if (need > cap) {
+		char **e = realloc(env, need * sizeof *e);
+
+		if (!e)
+			return NULL;
+		env = e;
+		cap = need;
+	}
+	for (unsigned i = 0; r && i < r->n_vars; i++)
+		if (r->vars[i].value)
+			setslen += strlen(r->vars[i].name) + strlen(r->vars[i].value) + 2;
+	if (setslen > setscap) {
+		char *b = realloc(sets, setslen);
+
+		if (!b)
+			return NULL;
+		sets = b;
+		setscap = setslen;
+	}
+	for (size_t i = 0; i < nbase; i++)
+		if (!r || !rule_names(r, s->base_env[i]))
+			env[n++] = s->base_env[i];
+	for (int i = 0; i < eb->n; i++)
+		if (!r || !rule_names(r, eb->s[i]))
+			env[n++] = eb->s[i];
+	memcpy(xenv, c->xenv, c->xenv_len);
+	for (size_t i = 0; i < c->xenv_len; i += strlen(xenv + i) + 1)
+		if (!r || !rule_names(r, xenv + i))
+			env[n++] = xenv + i;
+	for (unsigned i = 0, at = 0; r && i < r->n_vars; i++) {
+		if (!r->vars[i].value)
+			continue;
+		env[n++] = sets + at;
+		at += (unsigned)sprintf(sets + at, "%s=%s", r->vars[i].name,
+					r->vars[i].value) + 1;
+	}
+	env[n] = NULL;
+	return env;
+}
+
 static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid)
 {
 	static struct envbuf eb;
@@ -236,6 +306,18 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 	else
 		addr_peer_format(&c->local, lname, sizeof lname);
 	conn_env(c, lname, &eb);
+	if (c->rule && c->rule->argv) {
+		plan.path = c->rule->argv[0];	/* absolute: rules.c */
+		plan.argv = c->rule->argv;
+	}
+	if (c->rule || c->xenv_len) {
+		plan.envp = full_env(s, c, &eb);
+		if (!plan.envp)
+			return ENOMEM;
+		*pid = run_plan(&plan);
+		return *pid < 0 ? errno : 0;
+	}
+	/* The common case costs no copy: the base has room at its end. */
 	while (plan.envp[nbase])
 		nbase++;
 	for (int i = 0; i < eb.n; i++)

@@ -118,6 +118,25 @@ static void put_i64(char *buf, size_t len, size_t *o, long long v)
 	}
 }
 
+/* Appends src encoded; on overflow *o becomes len, as put_str. */
+static void put_enc(char *buf, size_t len, size_t *o, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (*o >= len || len - *o < 3 * n + 1) {
+		/* Only a worst-case guess failed: encode and look. */
+		char tmp[WIRE_MSG_MAX];
+
+		if (*o >= len || 3 * n + 1 > sizeof tmp || encode(tmp, sizeof tmp, src) >= len - *o) {
+			*o = len;
+			return;
+		}
+		put_str(buf, len, o, tmp);
+		return;
+	}
+	*o += encode(buf + *o, len - *o, src);
+}
+
 /* Formatted by hand, not with snprintf: this runs for every connection. */
 int wire_format_conn(char *buf, size_t len, const struct wire_conn *c)
 {
@@ -150,6 +169,10 @@ int wire_format_conn(char *buf, size_t len, const struct wire_conn *c)
 	put_str(buf, len, &o, lname);
 	put_str(buf, len, &o, " connnum=");
 	put_u64(buf, len, &o, c->connnum);
+	for (size_t i = 0; i < c->env_len; i += strlen(c->env + i) + 1) {
+		put_str(buf, len, &o, strchr(c->env + i, '=') ? " env=" : " unenv=");
+		put_enc(buf, len, &o, c->env + i);
+	}
 	if (o >= len)
 		return -1;
 	buf[o] = '\0';
@@ -283,6 +306,19 @@ static int conn_key(struct wire_conn *c, const char *k, size_t kn, const char *v
 		return parse_num(v, vn, UINT32_MAX, &x) < 0 ? -1 : (c->gid = (unsigned)x, 0);
 	if (KEY("pid"))
 		return parse_num(v, vn, INT32_MAX, &x) < 0 ? -1 : (c->pid = (int)x, 0);
+	if (KEY("env") || KEY("unenv")) {
+		/* NAME=value for env, NAME for unenv; NAME never empty. */
+		size_t room = sizeof c->env - c->env_len;
+		char *at = c->env + c->env_len, *eq;
+
+		if (decode(at, room, v, vn) < 0 || !*at || *at == '=')
+			return -1;
+		eq = strchr(at, '=');
+		if (KEY("env") ? !eq : eq != NULL)
+			return -1;
+		c->env_len += strlen(at) + 1;
+		return 0;
+	}
 	if (KEY("connnum"))
 		return parse_num(v, vn, UINT32_MAX, &x) < 0 ? -1 : (c->connnum = (unsigned)x, 0);
 #undef KEY

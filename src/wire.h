@@ -11,6 +11,10 @@
 
 #define WIRE_VERSION 1
 #define WIRE_MSG_MAX 4096
+/* What one --rules rule's variables may take in a CONN, encoded
+ * (rulesfile.c refuses more): the rest of WIRE_MSG_MAX is for the
+ * connection's own keys (under 1100 bytes) and its PROXY TLVs. */
+#define RULES_WIRE_ENV_MAX 2048
 
 enum wire_verb { WIRE_UNKNOWN, WIRE_HELLO, WIRE_CONN, WIRE_DONE, WIRE_STOP };
 
@@ -26,6 +30,12 @@ struct wire_conn {
 	int pid;
 	unsigned connnum;
 	char listener[256];
+	/* Variables beyond the keys above (a --rules rule's, PROXY TLVs'):
+	 * "NAME=value" to set, "NAME" alone to unset, each NUL-terminated,
+	 * back to back; env_len bytes.  CONN words env=NAME=VALUE and
+	 * unenv=NAME, in this order. */
+	size_t env_len;
+	char env[WIRE_MSG_MAX];
 };
 
 enum wire_verb wire_verb(const char *buf, size_t len);

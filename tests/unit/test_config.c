@@ -212,6 +212,8 @@ static const char *describe(const struct options *o)
 		add(d, sizeof d, "rate=%u/%u", o->rate_n, o->rate_secs);
 	if (o->n_acl)
 		add_nets(d, sizeof d, "acl", NULL, o->acl, o->n_acl);
+	if (o->rules)
+		add(d, sizeof d, "rules=%s", o->rules);
 	if (o->timeout_secs)
 		add(d, sizeof d, "timeout=%u", o->timeout_secs);
 	if (o->idle_exit_secs)
@@ -276,6 +278,7 @@ static const struct row keys[] = {
 	{ "listen = [::1]:0\nlisten = unix:/run/a b.sock\nlisten = 8080\n", { NULL },
 	  "listen=[::1]:0,unix:/run/a b.sock,8080" },
 	{ "inetd = yes\n", { NULL }, "inetd" },
+	{ "rules = /etc/acceptd/tcp.smtp\n", { NULL }, "rules=/etc/acceptd/tcp.smtp" },
 	{ "builtin = daytime\n", { NULL }, "builtin=daytime" },
 	{ "builtin = echo\n", { NULL }, "" },
 	{ "builtin = discard\n", { NULL }, "builtin=discard" },
@@ -548,6 +551,10 @@ END_TEST
 static const struct row replaces[] = {
 	/* one value */
 	{ "max-conns = 5\n", { "-c", "7", NULL }, "max-conns=7" },
+	/* --rules is the ACL's other form: either replaces the other */
+	{ "allow = 10.0.0.1\ndeny = all\n", { "--rules", "/r", NULL }, "rules=/r" },
+	{ "rules = /r\n", { "--deny", "all", NULL }, "acl=-all" },
+	{ "rules = /r\n", { "--rules", "/s", NULL }, "rules=/s" },
 	{ "max-conns = 5\n", { "--max-conns=7", NULL }, "max-conns=7" },
 	{ "max-conns = 5\n", { "-w", "2", NULL }, "max-conns=5 workers=2" },
 	{ "user = a\n", { "-u", "b", NULL }, "user=b" },
@@ -633,6 +640,10 @@ static const struct row errors[] = {
 	{ "listen\n", { NULL }, "!@:1: missing '=' (expected KEY = VALUE)" },
 	{ "\nlisten 80\n", { NULL }, "!@:2: missing '=' (expected KEY = VALUE)" },
 	{ "= 80\n", { NULL }, "!@:1: empty key" },
+	{ "allow = 10.0.0.1\nrules = /r\n", { NULL }, "!@:2: rules: excludes allow (line 1)" },
+	{ "rules = /r\nallow = 10.0.0.1\n", { NULL },
+	  "!--rules and --allow exclude each other (one policy: put the networks in '/r')" },
+	{ "", { "--rules", "/r", "--deny", "all", NULL }, "~--rules and --deny exclude" },
 	{ "max conns = 5\n", { NULL }, "!@:1: blank inside key" },
 	{ "Max-conns = 5\n", { NULL }, "!@:1: bad character in key (keys are a-z, 0-9 and '-')" },
 	{ "max_conns = 5\n", { NULL }, "!@:1: bad character in key (keys are a-z, 0-9 and '-')" },

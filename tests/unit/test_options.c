@@ -340,6 +340,7 @@ static const struct {
 	{ "refusal-message", 0, true, K_FILE, NULL },
 	{ "allow", 0, true, K_FILE | K_REPEAT, NULL },
 	{ "deny", 0, true, K_FILE | K_REPEAT, "allow" },
+	{ "rules", 0, true, K_FILE, "allow" },
 	{ "timeout", 't', true, K_FILE, NULL },
 	{ "idle-exit", 0, true, K_FILE, NULL },
 	{ "proxy-protocol", 0, false, K_FILE, NULL },

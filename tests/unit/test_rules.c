@@ -202,6 +202,8 @@ static const struct {
 	{ "1.2.3.4:allow,exec=\"\"", "no program" },
 	{ "1.2.3.4:allow,exec=\"/bin/x 'a\"", "unterminated" },
 	{ "1.2.3.4:allow,exec=\"/a\",exec=\"/b\"", "twice" },
+	{ "1.2.3.4:allow,exec=\"true\"", "absolute path" },
+	{ "1.2.3.4:allow,exec=\"./x\"", "absolute path" },
 	{ "1.2.3.4:allow,rate=\"5\"", "N/SECS" },
 	{ "1.2.3.4:allow,rate=\"0/1\"", "N/SECS" },
 	{ "1.2.3.4:allow,rate=\"1/0\"", "N/SECS" },

@@ -536,7 +536,8 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
  * command line gave are remembered by key, so the file's values for them
  * are skipped: the command line replaces them.  Some options are one
  * setting under two names (a row's group) and are replaced together:
- * --allow/--deny (one ordered list, which must stay whole), -v/-q (one
+ * --allow/--deny/--rules (one policy: an ordered list, which must stay
+ * whole, or the rules file that replaces it), -v/-q (one
  * verbosity), -i/--listen (where the sockets come from), and
  * --builtin/PROGRAM (what serves the connections; the file's exec is
  * PROGRAM). */

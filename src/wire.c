@@ -279,6 +279,17 @@ int wire_format_done(char *buf, size_t len, const uint64_t *ids, size_t n)
 	return o < len ? (int)o : -1;
 }
 
+/* How long src[0..n) is once decoded (its escapes well formed). */
+static size_t decoded_len(const char *src, size_t n)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++, len++)
+		if (src[i] == '%')
+			i += 2;
+	return len;
+}
+
 static int conn_key(struct wire_conn *c, const char *k, size_t kn, const char *v, size_t vn)
 {
 	unsigned long long x;
@@ -311,7 +322,8 @@ static int conn_key(struct wire_conn *c, const char *k, size_t kn, const char *v
 		size_t room = sizeof c->env - c->env_len;
 		char *at = c->env + c->env_len, *eq;
 
-		if (decode(at, room, v, vn) < 0 || !*at || *at == '=')
+		if (decode(at, room, v, vn) < 0 || !*at || *at == '=' ||
+		    strlen(at) != decoded_len(v, vn))	/* a %00 inside */
 			return -1;
 		eq = strchr(at, '=');
 		if (KEY("env") ? !eq : eq != NULL)

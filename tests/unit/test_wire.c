@@ -311,6 +311,15 @@ static const struct {
 	{ S("CONN id=1 remote=%zz") },
 	{ S("CONN id=1 local=1%") },
 	{ S("CONN listener=%4 id=1") },
+	{ S("CONN id=1 env=NOEQUALS") },
+	{ S("CONN id=1 env==value") },
+	{ S("CONN id=1 env=") },
+	{ S("CONN id=1 unenv=") },
+	{ S("CONN id=1 unenv=A=b") },
+	{ S("CONN id=1 unenv=A%3Db") },
+	{ S("CONN id=1 env=A=b%00c") },
+	{ S("CONN id=1 env=A%00=b") },
+	{ S("CONN id=1 env=A=%zz") },
 };
 
 START_TEST(test_wire_conn_rejects)
@@ -348,6 +357,55 @@ START_TEST(test_wire_conn_rejects_too_long)
 	for (int i = 0; i < 64; i++)
 		msg[n++] = '1';
 	ck_assert_int_eq(parse_conn(msg, (size_t)n, &c), -1);
+}
+END_TEST
+
+/* A rule's and the PROXY TLVs' variables: env=/unenv= words in order,
+ * any byte of a value but NUL, back exactly; too many is -1, not a cut. */
+START_TEST(test_wire_conn_env_round_trip)
+{
+	static const char env[] = "RELAYCLIENT=\0X=a b%c=d\0HOME\0Y=\xff\x01\t\0X=again";
+	struct wire_conn in, out;
+	char msg[WIRE_MSG_MAX];
+	int n;
+
+	memset(&in, 0, sizeof in);
+	in.id = 7;
+	snprintf(in.listener, sizeof in.listener, "l");
+	memcpy(in.env, env, sizeof env);
+	in.env_len = sizeof env;
+	n = wire_format_conn(msg, sizeof msg, &in);
+	ck_assert_int_gt(n, 0);
+	ck_assert_ptr_nonnull(strstr(msg, " env=RELAYCLIENT= env=X=a%20b%25c=d unenv=HOME "
+				     "env=Y=%FF%01%09 env=X=again"));
+	for (int i = 0; i < n; i++)
+		ck_assert(msg[i] > 0x20 ? msg[i] < 0x7f : msg[i] == ' ');
+	ck_assert_int_eq(parse_conn(msg, (size_t)n, &out), 0);
+	ck_assert_uint_eq(out.env_len, sizeof env);
+	ck_assert(memcmp(out.env, env, sizeof env) == 0);
+
+	/* 2048 encoded bytes of variables fit beside the longest keys. */
+	memset(&in, 0, sizeof in);
+	in.id = UINT64_MAX;
+	memset(in.listener, '%', sizeof in.listener - 1);
+	snprintf(in.local_ip, sizeof in.local_ip, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+	snprintf(in.remote_ip, sizeof in.remote_ip, "%s", in.local_ip);
+	in.local_port = in.remote_port = 65535;
+	in.connnum = UINT32_MAX;
+	for (int i = 0; i < 16; i++)
+		in.env_len += (size_t)snprintf(in.env + in.env_len, sizeof in.env - in.env_len,
+					       "V%02d=%0*d", i, (2048 / 16) - 10, 0) + 1;
+	n = wire_format_conn(msg, sizeof msg, &in);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(parse_conn(msg, (size_t)n, &out), 0);
+	ck_assert_uint_eq(out.env_len, in.env_len);
+
+	/* More than a message holds: refused whole. */
+	in.env_len = 0;
+	for (int i = 0; i < 40; i++)
+		in.env_len += (size_t)snprintf(in.env + in.env_len, sizeof in.env - in.env_len,
+					       "V%02d=%090d", i, 0) + 1;
+	ck_assert_int_eq(wire_format_conn(msg, sizeof msg, &in), -1);
 }
 END_TEST
 
@@ -580,6 +638,7 @@ Suite *wire_suite(void)
 	tcase_add_test(tc, test_wire_conn_tolerant);
 	tcase_add_loop_test(tc, test_wire_conn_rejects, 0, sizeof bad_conns / sizeof bad_conns[0]);
 	tcase_add_test(tc, test_wire_conn_rejects_too_long);
+	tcase_add_test(tc, test_wire_conn_env_round_trip);
 	tcase_add_test(tc, test_wire_length_not_nul);
 	tcase_add_loop_test(tc, test_wire_verb, 0, sizeof verbs / sizeof verbs[0]);
 	tcase_add_loop_test(tc, test_wire_parse_hello, 0, sizeof hellos / sizeof hellos[0]);

@@ -391,6 +391,10 @@ int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err
 #define PROXY_V2_MAX_BODY 2048	/* addresses + TLVs we accept */
 #define PROXY_MAX (16 + PROXY_V2_MAX_BODY)
 enum proxy_status { PROXY_INVALID = -1, PROXY_NEED_MORE = 0, PROXY_DONE = 1 };
+/* The TLVs (and SSL sub-TLVs) that become PROXY_* variables. */
+enum proxy_tlv { PROXY_TLV_ALPN, PROXY_TLV_AUTHORITY, PROXY_TLV_UNIQUE_ID,
+	PROXY_TLV_SSL_VERSION, PROXY_TLV_SSL_CN, PROXY_TLV_SSL_CIPHER,
+	PROXY_TLV_SSL_SIG_ALG, PROXY_TLV_SSL_KEY_ALG, PROXY_TLV_N };
 struct proxy_header {
 	size_t len;		/* PROXY_DONE: bytes the header occupies */
 	int version;		/* 1 or 2, once known */
@@ -398,8 +402,27 @@ struct proxy_header {
 				 * keep the connection's real addresses */
 	struct sockaddr_storage src, dst;	/* AF_INET or AF_INET6 */
 	const char *why;	/* PROXY_INVALID: static text for the log */
+	/* v2, PROXY_DONE: what its TLVs said, as places in the parsed
+	 * buffer (the parser copies nothing); proxy_env formats them. */
+	bool local;		/* the LOCAL command: the proxy's own connection */
+	bool has_ssl;		/* a PP2_TYPE_SSL TLV came: client, verify valid */
+	uint8_t ssl_client;	/* its PP2_CLIENT_* bits */
+	uint32_t ssl_verify;	/* its verify field */
+	struct proxy_span {
+		uint16_t off, len;	/* off 0: no such TLV (values start at 16+) */
+	} tlv[PROXY_TLV_N];
 };
 int proxy_parse(const void *buf, size_t len, struct proxy_header *out);
+/* What proxy_env left out: the first value, why, and how many in all. */
+struct proxy_env_drop {
+	const char *name;	/* its variable, "PROXY_SSL_CN"; NULL: none left out */
+	const char *tlv;	/* its TLV, "SSL_CN" */
+	const char *why;
+	size_t off, len;	/* its value in the buffer */
+	unsigned n;
+};
+size_t proxy_env(const struct proxy_header *h, const void *buf, char *out, size_t outlen,
+		 struct proxy_env_drop *drop);
 
 /* proxyq.c */
 struct pconn;

@@ -13,10 +13,18 @@
  * begin a header, and a sender that goes wrong is refused where it does;
  * a v1 line is decided within PROXY_V1_MAX bytes and a v2 header within
  * PROXY_MAX, never later.
+ *
+ * A v2 header's TLVs that handlers see (ALPN, AUTHORITY, UNIQUE_ID, and
+ * SSL with its sub-TLVs) are kept as offsets into buf, and proxy_env
+ * turns them into PROXY_* variables; their structure is checked here
+ * (an SSL TLV's sub-TLVs must fill it exactly, one TLV of a kind), their
+ * contents there (printable ASCII, bounded lengths: a bad value costs its
+ * variable, not the connection).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core.h"
@@ -358,6 +366,8 @@ enum { V2_LOCAL = 0, V2_PROXY = 1 };
 enum { FAM_UNSPEC, FAM_INET, FAM_INET6, FAM_UNIX };
 enum { TR_UNSPEC, TR_STREAM, TR_DGRAM };
 #define PP2_TYPE_CRC32C 0x03
+#define PP2_TYPE_SSL 0x20
+#define PP2_SSL_HEAD 5		/* the SSL TLV's client byte and verify field */
 
 /* The address block's size for each family; the body holds at least it. */
 static const size_t v2_block[] = { 0, 12, 36, 216 };
@@ -366,7 +376,93 @@ struct v2 {
 	int cmd, fam, tr;
 	size_t end;		/* 16 + the body's length: the header's */
 	size_t crc_at;		/* offset of the CRC32c value, 0 if none */
+	size_t ssl_at;		/* offset of the SSL TLV's value, 0 if none */
 };
+
+/* The TLVs (level 1) and SSL sub-TLVs (level 2) kept for proxy_env, by
+ * type; a second one of a kind makes the header invalid, as for CRC32c:
+ * which one would the sender mean? */
+static const struct {
+	uint8_t type, level;
+	const char *twice;
+} kept[PROXY_TLV_N] = {
+	[PROXY_TLV_ALPN] = { 0x01, 1, "v2: two ALPN TLVs" },
+	[PROXY_TLV_AUTHORITY] = { 0x02, 1, "v2: two AUTHORITY TLVs" },
+	[PROXY_TLV_UNIQUE_ID] = { 0x05, 1, "v2: two UNIQUE_ID TLVs" },
+	[PROXY_TLV_SSL_VERSION] = { 0x21, 2, "v2: two SSL_VERSION sub-TLVs" },
+	[PROXY_TLV_SSL_CN] = { 0x22, 2, "v2: two SSL_CN sub-TLVs" },
+	[PROXY_TLV_SSL_CIPHER] = { 0x23, 2, "v2: two SSL_CIPHER sub-TLVs" },
+	[PROXY_TLV_SSL_SIG_ALG] = { 0x24, 2, "v2: two SSL_SIG_ALG sub-TLVs" },
+	[PROXY_TLV_SSL_KEY_ALG] = { 0x25, 2, "v2: two SSL_KEY_ALG sub-TLVs" },
+};
+
+/* The kept TLV of this type and level, or PROXY_TLV_N. */
+static int kept_index(uint8_t type, uint8_t level)
+{
+	int k;
+
+	for (k = 0; k < PROXY_TLV_N; k++)
+		if (kept[k].type == type && kept[k].level == level)
+			break;
+	return k;
+}
+
+/* A TLV's type byte at p[pos], of this level, has arrived: a second one
+ * of a kept kind is refused here, at its first byte.  NULL: fine. */
+static const char *v2_type_why(const uint8_t *p, size_t pos, uint8_t level,
+			       const struct proxy_header *out)
+{
+	int k = kept_index(p[pos], level);
+
+	if (k < PROXY_TLV_N && out->tlv[k].off)
+		return kept[k].twice;
+	if (level == 1 && p[pos] == PP2_TYPE_SSL && out->has_ssl)
+		return "v2: two SSL TLVs";
+	return NULL;
+}
+
+/* A TLV whose head is read: its value is at vpos, tl bytes. */
+static void v2_keep(const uint8_t *p, size_t pos, uint8_t level, size_t tl,
+		    struct proxy_header *out)
+{
+	int k = kept_index(p[pos], level);
+
+	if (k < PROXY_TLV_N)
+		out->tlv[k] = (struct proxy_span){ (uint16_t)(pos + 3), (uint16_t)tl };
+}
+
+/* The SSL TLV's value, p[v..vend): the client byte and verify field, then
+ * sub-TLVs that must end exactly at vend.  Checked as bytes arrive, like
+ * the TLVs around it (v2_tlvs); PROXY_DONE once walked to vend. */
+static int v2_ssl(const uint8_t *p, size_t len, size_t v, size_t vend,
+		  struct proxy_header *out)
+{
+	size_t q = v + PP2_SSL_HEAD, tl;
+	const char *why;
+
+	if (vend - v < PP2_SSL_HEAD)
+		return fail(out, "v2: SSL TLV shorter than 5 bytes");
+	while (q < vend) {
+		if (vend - q < 3)
+			return fail(out, "v2: stray bytes after the SSL sub-TLVs");
+		if (len <= q)
+			return PROXY_NEED_MORE;
+		if ((why = v2_type_why(p, q, 2, out)) != NULL)
+			return fail(out, why);
+		if (len <= q + 1)
+			return PROXY_NEED_MORE;
+		if (q + 3 + ((size_t)p[q + 1] << 8) > vend)
+			return fail(out, "v2: SSL sub-TLVs overrun the SSL TLV");
+		if (len <= q + 2)
+			return PROXY_NEED_MORE;
+		tl = (size_t)p[q + 1] << 8 | p[q + 2];
+		if (q + 3 + tl > vend)
+			return fail(out, "v2: SSL sub-TLVs overrun the SSL TLV");
+		v2_keep(p, q, 2, tl, out);
+		q += 3 + tl;
+	}
+	return PROXY_DONE;
+}
 
 /* CRC32c (Castagnoli, RFC 4960 appendix B), bit by bit: it runs once per
  * header that carries one, over at most PROXY_MAX bytes. */
@@ -438,10 +534,16 @@ static int v2_fixed(const uint8_t *p, size_t len, struct v2 *h, struct proxy_hea
 static int v2_tlvs(const uint8_t *p, size_t len, struct v2 *h, struct proxy_header *out)
 {
 	size_t pos = 16 + v2_block[h->fam], tl;
+	const char *why;
+	int r;
 
 	while (pos < h->end) {
 		if (h->end - pos < 3)
 			return fail(out, "v2: stray bytes after the TLVs");
+		if (len <= pos)
+			return PROXY_NEED_MORE;
+		if ((why = v2_type_why(p, pos, 1, out)) != NULL)
+			return fail(out, why);
 		if (len <= pos + 1)
 			return PROXY_NEED_MORE;
 		if (pos + 3 + ((size_t)p[pos + 1] << 8) > h->end)
@@ -459,6 +561,17 @@ static int v2_tlvs(const uint8_t *p, size_t len, struct v2 *h, struct proxy_head
 			if (h->crc_at)	/* which one would the sender mean? */
 				return fail(out, "v2: two CRC32c TLVs");
 			h->crc_at = pos + 3;
+		}
+		/* Known from the lengths alone: said before the SSL walk,
+		 * which must wait for the value's bytes. */
+		if (h->end - (pos + 3 + tl) > 0 && h->end - (pos + 3 + tl) < 3)
+			return fail(out, "v2: stray bytes after the TLVs");
+		v2_keep(p, pos, 1, tl, out);
+		if (p[pos] == PP2_TYPE_SSL) {
+			out->has_ssl = true;
+			h->ssl_at = pos + 3;
+			if ((r = v2_ssl(p, len, pos + 3, pos + 3 + tl, out)) != PROXY_DONE)
+				return r;
 		}
 		pos += 3 + tl;
 	}
@@ -483,6 +596,14 @@ static int parse_v2(const uint8_t *p, size_t len, struct proxy_header *out)
 		return PROXY_NEED_MORE;
 	if (h.crc_at && !v2_crc_ok(p, &h))
 		return fail(out, "v2: bad CRC32c");
+	out->local = h.cmd == V2_LOCAL;
+	if (h.ssl_at) {
+		const uint8_t *v = p + h.ssl_at;
+
+		out->ssl_client = v[0];
+		out->ssl_verify = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 |
+				  (uint32_t)v[3] << 8 | v[4];
+	}
 	/* LOCAL, UNSPEC, AF_UNIX: the connection's own addresses stand. */
 	if (h.cmd == V2_PROXY && h.tr == TR_STREAM && h.fam == FAM_INET)
 		set_addrs(out, AF_INET, p + 16, p + 24);
@@ -504,4 +625,139 @@ int proxy_parse(const void *buf, size_t len, struct proxy_header *out)
 	if (p[0] == '\r')
 		return parse_v2(p, len, out);
 	return fail(out, "not a PROXY header");
+}
+
+/* --- the TLVs as environment variables ------------------------------------ */
+
+/* Each variable's name and longest value: a DNS name (253), the protocol's
+ * own limit for a unique ID (128), and 64 for the rest (X.509's upper
+ * bound for a common name; ALPN names, TLS versions, ciphers and
+ * algorithms are far shorter).  All of them together fit a conn_info. */
+static const struct {
+	const char *name, *tlv;
+	size_t max;
+	const char *too_long;
+} env_vars[PROXY_TLV_N] = {
+	[PROXY_TLV_ALPN] = { "PROXY_ALPN", "ALPN", 64, "longer than 64 bytes" },
+	[PROXY_TLV_AUTHORITY] = { "PROXY_AUTHORITY", "AUTHORITY", 253,
+		"longer than 253 bytes" },
+	[PROXY_TLV_UNIQUE_ID] = { "PROXY_UNIQUE_ID", "UNIQUE_ID", 128,
+		"longer than 128 bytes" },
+	[PROXY_TLV_SSL_VERSION] = { "PROXY_SSL_VERSION", "SSL_VERSION", 64,
+		"longer than 64 bytes" },
+	[PROXY_TLV_SSL_CN] = { "PROXY_SSL_CN", "SSL_CN", 64, "longer than 64 bytes" },
+	[PROXY_TLV_SSL_CIPHER] = { "PROXY_SSL_CIPHER", "SSL_CIPHER", 64,
+		"longer than 64 bytes" },
+	[PROXY_TLV_SSL_SIG_ALG] = { "PROXY_SSL_SIG_ALG", "SSL_SIG_ALG", 64,
+		"longer than 64 bytes" },
+	[PROXY_TLV_SSL_KEY_ALG] = { "PROXY_SSL_KEY_ALG", "SSL_KEY_ALG", 64,
+		"longer than 64 bytes" },
+};
+#define ENV_ONE(n, max) (sizeof "PROXY_" n "=" + (max))	/* with its NUL */
+_Static_assert(ENV_ONE("ALPN", 64) + ENV_ONE("AUTHORITY", 253) +
+	       ENV_ONE("UNIQUE_ID", 128) + ENV_ONE("SSL", 1) +
+	       ENV_ONE("SSL_CLIENT_CERT", 1) + ENV_ONE("SSL_VERIFY", 10) +
+	       ENV_ONE("SSL_VERSION", 64) + ENV_ONE("SSL_CN", 64) +
+	       ENV_ONE("SSL_CIPHER", 64) + ENV_ONE("SSL_SIG_ALG", 64) +
+	       ENV_ONE("SSL_KEY_ALG", 64) <= CONN_XENV_MAX,
+	       "every PROXY_* variable at its longest fits conn_info's xenv");
+
+#define PP2_CLIENT_SSL 0x01
+#define PP2_CLIENT_CERT_CONN 0x02
+#define PP2_CLIENT_CERT_SESS 0x04
+
+struct env_out {
+	char *p;
+	size_t len, cap;
+	struct proxy_env_drop *drop;
+};
+
+static void drop_var(struct env_out *e, const char *name, const char *tlv, const char *why,
+		     size_t off, size_t len)
+{
+	struct proxy_env_drop *d = e->drop;
+
+	if (d->n++ == 0)
+		*d = (struct proxy_env_drop){ name, tlv, why, off, len, 1 };
+}
+
+/* Appends "NAME=value" and its NUL, or says why not in e->drop. */
+static void put_var(struct env_out *e, const char *name, const char *tlv,
+		    const void *v, size_t n, size_t off)
+{
+	size_t nl = strlen(name);
+
+	if (e->cap - e->len < nl + 1 + n + 1) {
+		drop_var(e, name, tlv, "no room left", off, off ? n : 0);
+		return;
+	}
+	memcpy(e->p + e->len, name, nl);
+	e->p[e->len + nl] = '=';
+	memcpy(e->p + e->len + nl + 1, v, n);
+	e->p[e->len + nl + 1 + n] = '\0';
+	e->len += nl + 1 + n + 1;
+}
+
+static bool printable(const uint8_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* A string TLV: empty sets nothing; too long or not printable is left
+ * out, and said so in e->drop. */
+static void put_tlv_var(struct env_out *e, const struct proxy_header *h,
+			const uint8_t *buf, int k)
+{
+	size_t off = h->tlv[k].off, n = h->tlv[k].len;
+
+	if (off == 0 || n == 0)
+		return;
+	if (n > env_vars[k].max)
+		drop_var(e, env_vars[k].name, env_vars[k].tlv, env_vars[k].too_long, off, n);
+	else if (!printable(buf + off, n))
+		drop_var(e, env_vars[k].name, env_vars[k].tlv, "not printable ASCII", off, n);
+	else
+		put_var(e, env_vars[k].name, env_vars[k].tlv, buf + off, n, off);
+}
+
+/* The SSL TLV: PROXY_SSL says whether the client used TLS at all; only
+ * then do the others mean anything (and verify only with a certificate:
+ * without one HAProxy sends 0, which must not read as "verified"). */
+static void put_ssl_vars(struct env_out *e, const struct proxy_header *h, const uint8_t *buf)
+{
+	bool tls = h->ssl_client & PP2_CLIENT_SSL;
+	bool cert = h->ssl_client & (PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS);
+	char num[16];
+
+	put_var(e, "PROXY_SSL", "SSL", tls ? "1" : "0", 1, 0);
+	if (!tls)
+		return;
+	put_var(e, "PROXY_SSL_CLIENT_CERT", "SSL", cert ? "1" : "0", 1, 0);
+	if (cert)
+		put_var(e, "PROXY_SSL_VERIFY", "SSL", num,
+			(size_t)snprintf(num, sizeof num, "%u", (unsigned)h->ssl_verify), 0);
+	for (int k = PROXY_TLV_SSL_VERSION; k <= PROXY_TLV_SSL_KEY_ALG; k++)
+		put_tlv_var(e, h, buf, k);
+}
+
+/* Formats what a v2 header's TLVs said as "NAME=value" strings, each
+ * NUL-terminated, back to back in out[0..outlen): the return value is
+ * their total length.  buf is the buffer h was parsed from.  A LOCAL
+ * header (the proxy speaking for itself) and v1 give nothing. */
+size_t proxy_env(const struct proxy_header *h, const void *buf, char *out, size_t outlen,
+		 struct proxy_env_drop *drop)
+{
+	struct env_out e = { out, 0, outlen, drop };
+
+	memset(drop, 0, sizeof *drop);
+	if (h->version != 2 || h->local)
+		return 0;
+	for (int k = PROXY_TLV_ALPN; k <= PROXY_TLV_UNIQUE_ID; k++)
+		put_tlv_var(&e, h, buf, k);
+	if (h->has_ssl)
+		put_ssl_vars(&e, h, buf);
+	return e.len;
 }

@@ -10,6 +10,13 @@
  * within the input and PROXY_MAX, NEED_MORE only below PROXY_MAX, v1 is
  * decided within PROXY_V1_MAX, and a refusal always says why.
  *
+ * A header that is DONE also goes through proxy_env, the TLVs as PROXY_*
+ * variables: into a full conn_info-sized buffer (nothing may be left out
+ * for want of room there) and into one cut short by the data (never a
+ * byte past it); each string is PROXY_NAME=value with a printable,
+ * non-empty value, each name once, and the count of values left out
+ * agrees with whether one is named.
+ *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src -I BUILD \
  *       tests/fuzz/fuzz_proxy.c src/proxy.c -o fuzz_proxy
  */
@@ -55,6 +62,10 @@ static void check_same(int ra, const struct proxy_header *a, int rb,
 		return;
 	if (a->len != b->len || a->has_addr != b->has_addr)
 		abort();
+	if (a->local != b->local || a->has_ssl != b->has_ssl ||
+	    a->ssl_client != b->ssl_client || a->ssl_verify != b->ssl_verify ||
+	    memcmp(a->tlv, b->tlv, sizeof a->tlv) != 0)
+		abort();
 	if (a->has_addr && (memcmp(&a->src, &b->src, addr_size(&a->src)) != 0 ||
 			    memcmp(&a->dst, &b->dst, addr_size(&a->dst)) != 0))
 		abort();
@@ -87,6 +98,58 @@ static void check_invariants(int r, const struct proxy_header *h, size_t size)
 	}
 }
 
+/* out[0..len): NUL-terminated PROXY_NAME=value strings, values printable
+ * and non-empty, no name twice. */
+static void check_env_strings(const char *out, size_t len)
+{
+	char seen[16][32];
+	size_t nseen = 0;
+
+	if (len && out[len - 1] != '\0')
+		abort();
+	for (size_t i = 0; i < len; i += strlen(out + i) + 1) {
+		const char *s = out + i, *eq = strchr(s, '=');
+
+		if (strncmp(s, "PROXY_", 6) != 0 || !eq || eq[1] == '\0' ||
+		    (size_t)(eq - s) >= sizeof seen[0] || nseen == 16)
+			abort();
+		for (const char *c = s; c < eq; c++)
+			if (!((*c >= 'A' && *c <= 'Z') || *c == '_'))
+				abort();
+		for (const char *c = eq + 1; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				abort();
+		for (size_t k = 0; k < nseen; k++)
+			if (strncmp(seen[k], s, (size_t)(eq - s)) == 0 &&
+			    seen[k][eq - s] == '\0')
+				abort();
+		memcpy(seen[nseen], s, (size_t)(eq - s));
+		seen[nseen++][eq - s] = '\0';
+	}
+}
+
+static void check_env(const struct proxy_header *h, const uint8_t *data, size_t size)
+{
+	static char full[CONN_XENV_MAX], cut[CONN_XENV_MAX + 1];
+	struct proxy_env_drop drop;
+	size_t len, cap;
+
+	len = proxy_env(h, data, full, sizeof full, &drop);
+	if (len > sizeof full || (drop.n == 0) != (drop.name == NULL))
+		abort();
+	if (drop.name && (strcmp(drop.why, "no room left") == 0 ||
+			  drop.off + drop.len > h->len))
+		abort();
+	check_env_strings(full, len);
+	cap = size ? data[size - 1] * 4u % (len + 1) : 0;
+	memset(cut, 0x5a, sizeof cut);
+	if (proxy_env(h, data, cut, cap, &drop) > cap)
+		abort();
+	for (size_t i = cap; i < sizeof cut; i++)
+		if (cut[i] != 0x5a)
+			abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct proxy_header whole, h;
@@ -95,6 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rw = parse_copy(data, size, &whole);
 	check_invariants(rw, &whole, size);
+	if (rw == PROXY_DONE)
+		check_env(&whole, data, size);
 	/* Up to the first decision: NEED_MORE, then the whole input's answer. */
 	for (k = 0; k <= size && r == PROXY_NEED_MORE; k++) {
 		r = parse_copy(data, k, &h);

@@ -83,6 +83,9 @@ static void check_same(int ra, const struct proxy_header *a, int rb,
 		return;
 	REQUIRE(a->len == b->len, "%s: len %zu, then %zu", ctx, a->len, b->len);
 	REQUIRE(a->has_addr == b->has_addr, "%s: has_addr changed", ctx);
+	REQUIRE(a->local == b->local && a->has_ssl == b->has_ssl &&
+		a->ssl_client == b->ssl_client && a->ssl_verify == b->ssl_verify &&
+		memcmp(a->tlv, b->tlv, sizeof a->tlv) == 0, "%s: TLVs changed", ctx);
 	if (a->has_addr) {
 		REQUIRE(a->src.ss_family == b->src.ss_family &&
 			memcmp(&a->src, &b->src, sa_len(&a->src)) == 0, "%s: src", ctx);
@@ -181,6 +184,15 @@ static const struct sample fixed[] = {
 	OKA(SIG "\x21\x21\x00\x36" A6 "\x05\x00\x05" "id-42" "\x03\x00\x04\xfd\x3b\x63\x8c"
 	    "\x04\x00\x00", "2001:db8::1", 1, "2001:db8::ff", 65535),
 	OK(SIG "\x20\x00\x00\x07" "\x03\x00\x04\xa9\xb8\x7e\x8f"),
+	/* SSL: every sub-TLV, an unknown one, and one that ends it exactly */
+	OK(SIG "\x21\x00\x00\x38" "\x20\x00\x32" "\x07\0\0\0\0" "\x21\x00\x07" "TLSv1.3"
+	   "\x22\x00\x01" "a" "\x23\x00\x02" "c1" "\x24\x00\x0a" "RSA-SHA256"
+	   "\x25\x00\x07" "RSA2048" "\x2f\x00\x00" "\x01\x00\x00"),
+	OK(SIG "\x21\x00\x00\x08" "\x20\x00\x05" "\x00\xff\xff\xff\xff"),	/* no sub-TLVs */
+	OK(SIG "\x21\x00\x00\x0b" "\x20\x00\x05" "\x01\0\0\0\0" "\x04\x00\x00"),
+	/* sub-TLV types mean nothing at the top level, nor the reverse */
+	OK(SIG "\x21\x00\x00\x14" "\x22\x00\x00" "\x20\x00\x0b" "\x01\0\0\0\0"
+	   "\x01\x00\x00" "\x01\x00\x00" "\x22\x00\x00"),
 
 	/* not a PROXY header: refused at the first byte that says so */
 	BAD("G", "not a PROXY header"),
@@ -303,6 +315,33 @@ static const struct sample fixed[] = {
 	BAD(SIG "\x21\x11\x00\x13" "\xc0\x00\x02\x02\xc6\x33\x64\x07\xdc\x04\x01\xbb"
 	    "\x03\x00\x04\xd4\x5a\x11\xb9", "v2: bad CRC32c"),
 	BAD(SIG "\x20\x00\x00\x07" "\x03\x00\x04\0\0\0\0", "v2: bad CRC32c"),
+	/* v2: the SSL TLV and its sub-TLVs, refused where the bytes say so */
+	BAD(SIG "\x21\x11\x00\x0f" A4 "\x20\x00\x00", "v2: SSL TLV shorter than 5 bytes"),
+	BAD(SIG "\x21\x11\x00\x13" A4 "\x20\x00\x04", "v2: SSL TLV shorter than 5 bytes"),
+	BAD(SIG "\x20\x00\x00\x03" "\x20\x00\x00", "v2: SSL TLV shorter than 5 bytes"),
+	BAD(SIG "\x21\x11\x00\x16" A4 "\x20\x00\x07", "v2: stray bytes after the SSL sub-TLVs"),
+	BAD(SIG "\x21\x11\x00\x1a" A4 "\x20\x00\x0b" "\x01\0\0\0\0" "\x21\x00\x01",
+	    "v2: stray bytes after the SSL sub-TLVs"),
+	BAD(SIG "\x21\x11\x00\x17" A4 "\x20\x00\x08" "\x01\0\0\0\0" "\x21\x00\x01",
+	    "v2: SSL sub-TLVs overrun the SSL TLV"),
+	BAD(SIG "\x21\x11\x00\x17" A4 "\x20\x00\x08" "\x01\0\0\0\0" "\x22\x01",
+	    "v2: SSL sub-TLVs overrun the SSL TLV"),
+	/* a sub-TLV that would still fit the header, not the SSL TLV */
+	BAD(SIG "\x21\x11\x00\x30" A4 "\x20\x00\x08" "\x01\0\0\0\0" "\x23\x00\x04",
+	    "v2: SSL sub-TLVs overrun the SSL TLV"),
+	/* an SSL TLV that overruns the header: the outer walk says so */
+	BAD(SIG "\x21\x11\x00\x14" A4 "\x20\x00\x06", "v2: TLVs overrun the header"),
+	/* one of a kind */
+	BAD(SIG "\x21\x11\x00\x12" A4 "\x01\x00\x00" "\x01", "v2: two ALPN TLVs"),
+	BAD(SIG "\x21\x11\x00\x16" A4 "\x02\x00\x01" "a" "\x04\x00\x00" "\x02",
+	    "v2: two AUTHORITY TLVs"),
+	BAD(SIG "\x20\x00\x00\x06" "\x05\x00\x00" "\x05", "v2: two UNIQUE_ID TLVs"),
+	BAD(SIG "\x21\x11\x00\x17" A4 "\x20\x00\x05" "\x01\0\0\0\0" "\x20",
+	    "v2: two SSL TLVs"),
+	BAD(SIG "\x21\x11\x00\x1a" A4 "\x20\x00\x0b" "\x01\0\0\0\0" "\x22\x00\x00" "\x22",
+	    "v2: two SSL_CN sub-TLVs"),
+	BAD(SIG "\x21\x00\x00\x14" "\x20\x00\x11" "\x01\0\0\0\0" "\x21\x00\x00"
+	    "\x23\x00\x00" "\x21", "v2: two SSL_VERSION sub-TLVs"),
 };
 
 #define N_FIXED (sizeof fixed / sizeof fixed[0])
@@ -751,7 +790,10 @@ START_TEST(test_proxy_random_tlvs)
 				put_tlv(&h, type, "\0\0\0\0", 4);
 				continue;
 			}
-			if (type == 0x03)
+			/* CRC32c, SSL and the one-of-a-kind TLVs have rules
+			 * of their own, tested on their own */
+			if (type == 0x03 || type == 0x01 || type == 0x02 || type == 0x05 ||
+			    type == 0x20)
 				type = 0x04;
 			last = h.n;	/* the last TLV, if no CRC follows it */
 			put_tlv(&h, type, v, rnd() % (n % 3 ? 20 : sizeof v));
@@ -901,6 +943,277 @@ START_TEST(test_proxy_ports)
 }
 END_TEST
 
+/* --- proxy_env: the TLVs as PROXY_* variables ------------------------------ */
+
+/* A v2 header over INET (or LOCAL) with these TLVs, parsed: PROXY_DONE. */
+static void parse_tlvs(struct hdr *h, struct proxy_header *ph, uint8_t cmd,
+		       const uint8_t *tlvs, size_t n, const char *ctx)
+{
+	int r;
+
+	start_v2(h, cmd, 0x11, A4, 12);
+	put(h, tlvs, n);
+	finish_v2(h, 0);
+	r = parse(h->b, h->n, ph);
+	REQUIRE(r == PROXY_DONE, "%s: status %d (%s)", ctx, r, r == PROXY_INVALID ? ph->why : "");
+}
+
+/* out[0..len) as "A=1 B=2" for messages and comparisons, checking the
+ * framing on the way: NUL-terminated strings, each NAME=value. */
+static void env_text(const char *out, size_t len, char *text, size_t cap, const char *ctx)
+{
+	size_t o = 0;
+
+	text[0] = '\0';
+	REQUIRE(len == 0 || out[len - 1] == '\0', "%s: last string not terminated", ctx);
+	for (size_t i = 0; i < len; i += strlen(out + i) + 1) {
+		REQUIRE(strncmp(out + i, "PROXY_", 6) == 0 && strchr(out + i, '='),
+			"%s: \"%s\" is not PROXY_NAME=value", ctx, out + i);
+		o += (size_t)snprintf(text + o, cap - o, "%s%s", o ? " " : "", out + i);
+		REQUIRE(o < cap, "%s: too long", ctx);
+	}
+}
+
+#define SSLT(client, verify) "\x20\x00\x05" client verify	/* no sub-TLVs */
+
+static const struct env_case {
+	const uint8_t *tlvs;
+	size_t n;
+	uint8_t cmd;
+	const char *want;	/* the variables, space-separated */
+	const char *drop_name, *drop_why;	/* the first left out */
+	unsigned drops;
+} env_cases[] = {
+	{ S(""), 0x21, "", NULL, NULL, 0 },
+	{ S("\x04\x00\x03" "pad"), 0x21, "", NULL, NULL, 0 },
+	{ S("\x01\x00\x02" "h2"), 0x21, "PROXY_ALPN=h2", NULL, NULL, 0 },
+	{ S("\x02\x00\x0b" "example.com"), 0x21, "PROXY_AUTHORITY=example.com", NULL, NULL, 0 },
+	{ S("\x05\x00\x05" "id-42"), 0x21, "PROXY_UNIQUE_ID=id-42", NULL, NULL, 0 },
+	/* in a fixed order, whatever the header's; unknown types ignored */
+	{ S("\x05\x00\x01" "u" "\x30\x00\x02" "ns" "\x02\x00\x01" "a" "\xe0\x00\x01" "x"
+	    "\x01\x00\x08" "http/1.1"), 0x21,
+	  "PROXY_ALPN=http/1.1 PROXY_AUTHORITY=a PROXY_UNIQUE_ID=u", NULL, NULL, 0 },
+	/* printable ASCII is everything from space to tilde */
+	{ S("\x02\x00\x0a" " !=$`'\"\\~x"), 0x21, "PROXY_AUTHORITY= !=$`'\"\\~x", NULL, NULL, 0 },
+	/* an empty value says nothing */
+	{ S("\x01\x00\x00" "\x02\x00\x00"), 0x21, "", NULL, NULL, 0 },
+	/* LOCAL: the proxy's own connection; nothing */
+	{ S("\x01\x00\x02" "h2" SSLT("\x01", "\0\0\0\0")), 0x20, "", NULL, NULL, 0 },
+	/* SSL: TLS without a client certificate: no verify (0 would lie) */
+	{ S("\x20\x00\x35" "\x01\0\0\0\0" "\x21\x00\x07" "TLSv1.3"
+	    "\x23\x00\x16" "TLS_AES_256_GCM_SHA384" "\x24\x00\x0a" "RSA-SHA256"),
+	  0x21, "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=0 PROXY_SSL_VERSION=TLSv1.3 "
+	  "PROXY_SSL_CIPHER=TLS_AES_256_GCM_SHA384 PROXY_SSL_SIG_ALG=RSA-SHA256", NULL, NULL, 0 },
+	/* with one, over this connection, verified */
+	{ S("\x20\x00\x1a" "\x07\0\0\0\0" "\x22\x00\x08" "client 1" "\x25\x00\x07" "RSA2048"),
+	  0x21, "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=1 PROXY_SSL_VERIFY=0 "
+	  "PROXY_SSL_CN=client 1 PROXY_SSL_KEY_ALG=RSA2048", NULL, NULL, 0 },
+	/* over the session only; not verified: the number, big-endian */
+	{ S(SSLT("\x05", "\x00\x00\x00\x14")), 0x21,
+	  "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=1 PROXY_SSL_VERIFY=20", NULL, NULL, 0 },
+	{ S(SSLT("\x03", "\x01\x02\x03\x04")), 0x21,
+	  "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=1 PROXY_SSL_VERIFY=16909060", NULL, NULL, 0 },
+	{ S(SSLT("\x03", "\xff\xff\xff\xff")), 0x21,
+	  "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=1 PROXY_SSL_VERIFY=4294967295", NULL, NULL, 0 },
+	/* a verify number without a certificate is not shown */
+	{ S(SSLT("\x01", "\x00\x00\x00\x01")), 0x21, "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=0",
+	  NULL, NULL, 0 },
+	/* not over TLS: that alone, whatever else the TLV says */
+	{ S("\x20\x00\x0f" "\x06\0\0\0\0" "\x21\x00\x07" "TLSv1.3"), 0x21, "PROXY_SSL=0",
+	  NULL, NULL, 0 },
+	/* unknown bits and sub-TLVs ignored */
+	{ S("\x20\x00\x0c" "\xf9\0\0\0\0" "\x2a\x00\x01" "z" "\x04\x00\x00"), 0x21,
+	  "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=0", NULL, NULL, 0 },
+	/* not printable: left out, the others stay */
+	{ S("\x02\x00\x08" "ex\x01" "ample" "\x01\x00\x02" "h2"), 0x21, "PROXY_ALPN=h2",
+	  "PROXY_AUTHORITY", "not printable ASCII", 1 },
+	{ S("\x01\x00\x03" "h2\n"), 0x21, "", "PROXY_ALPN", "not printable ASCII", 1 },
+	{ S("\x05\x00\x03" "\0id"), 0x21, "", "PROXY_UNIQUE_ID", "not printable ASCII", 1 },
+	{ S("\x02\x00\x02" "a\x7f"), 0x21, "", "PROXY_AUTHORITY", "not printable ASCII", 1 },
+	{ S("\x02\x00\x02" "a\t"), 0x21, "", "PROXY_AUTHORITY", "not printable ASCII", 1 },
+	{ S("\x20\x00\x0d" "\x07\0\0\0\0" "\x22\x00\x05" "Jos\xc3\xa9"), 0x21,
+	  "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=1 PROXY_SSL_VERIFY=0", "PROXY_SSL_CN",
+	  "not printable ASCII", 1 },
+	{ S("\x20\x00\x12" "\x01\0\0\0\0" "\x21\x00\x03" "\xffv1" "\x23\x00\x04" "c\x80\r\n"),
+	  0x21, "PROXY_SSL=1 PROXY_SSL_CLIENT_CERT=0", "PROXY_SSL_VERSION",
+	  "not printable ASCII", 2 },
+};
+
+START_TEST(test_proxy_env_table)
+{
+	static struct hdr h;
+	struct proxy_header ph;
+	struct proxy_env_drop drop;
+	char out[CONN_XENV_MAX], text[2 * CONN_XENV_MAX], ctx[64];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof env_cases / sizeof env_cases[0]; i++) {
+		const struct env_case *c = &env_cases[i];
+
+		snprintf(ctx, sizeof ctx, "env case %zu", i);
+		parse_tlvs(&h, &ph, c->cmd, c->tlvs, c->n, ctx);
+		memset(out, 0x5a, sizeof out);
+		len = proxy_env(&ph, h.b, out, sizeof out, &drop);
+		env_text(out, len, text, sizeof text, ctx);
+		REQUIRE(strcmp(text, c->want) == 0, "%s: \"%s\", want \"%s\"", ctx, text, c->want);
+		REQUIRE(drop.n == c->drops, "%s: %u left out, want %u", ctx, drop.n, c->drops);
+		if (!c->drops) {
+			REQUIRE(drop.name == NULL, "%s: %s left out", ctx, drop.name);
+			continue;
+		}
+		REQUIRE(drop.name && strcmp(drop.name, c->drop_name) == 0 &&
+			strcmp(drop.why, c->drop_why) == 0, "%s: %s: %s", ctx, drop.name,
+			drop.why);
+		REQUIRE(strcmp(drop.tlv, drop.name + 6) == 0, "%s: TLV %s", ctx, drop.tlv);
+		/* off/len name the value in the header, for the log */
+		REQUIRE(drop.off >= 16 && drop.off + drop.len <= h.n &&
+			h.b[drop.off - 2] == drop.len >> 8 && h.b[drop.off - 1] == (uint8_t)drop.len,
+			"%s: value at %zu, %zu bytes", ctx, drop.off, drop.len);
+	}
+}
+END_TEST
+
+/* v1 headers carry no TLVs. */
+START_TEST(test_proxy_env_v1)
+{
+	struct proxy_header ph;
+	struct proxy_env_drop drop;
+	char out[64];
+
+	ck_assert_int_eq(parse(S("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"), &ph), PROXY_DONE);
+	ck_assert_uint_eq(proxy_env(&ph, "", out, sizeof out, &drop), 0);
+	ck_assert_uint_eq(drop.n, 0);
+}
+END_TEST
+
+/* Each bound: at it, the value is passed; one byte over, left out. */
+START_TEST(test_proxy_env_bounds)
+{
+	static const struct {
+		uint8_t type;	/* 0x2X: an SSL sub-TLV */
+		size_t max;
+		const char *name;
+	} bounds[] = {
+		{ 0x01, 64, "PROXY_ALPN" }, { 0x02, 253, "PROXY_AUTHORITY" },
+		{ 0x05, 128, "PROXY_UNIQUE_ID" }, { 0x21, 64, "PROXY_SSL_VERSION" },
+		{ 0x22, 64, "PROXY_SSL_CN" }, { 0x23, 64, "PROXY_SSL_CIPHER" },
+		{ 0x24, 64, "PROXY_SSL_SIG_ALG" }, { 0x25, 64, "PROXY_SSL_KEY_ALG" },
+	};
+	static struct hdr h;
+	struct proxy_header ph;
+	struct proxy_env_drop drop;
+	char out[CONN_XENV_MAX], want[300], why[48], ctx[64];
+	uint8_t tlvs[300], v[260];
+	size_t len;
+
+	memset(v, 'v', sizeof v);
+	for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++)
+		for (size_t n = bounds[b].max - 1; n <= bounds[b].max + 1; n++) {
+			bool sub = bounds[b].type >= 0x21;
+			size_t o = 0;
+
+			snprintf(ctx, sizeof ctx, "%s, %zu bytes", bounds[b].name, n);
+			if (sub) {
+				memcpy(tlvs, "\x20\x00\x00" "\x01\0\0\0\0", 8);
+				tlvs[1] = (uint8_t)((n + 8) >> 8);
+				tlvs[2] = (uint8_t)(n + 8);
+				o = 8;
+			}
+			tlvs[o] = bounds[b].type;
+			tlvs[o + 1] = (uint8_t)(n >> 8);
+			tlvs[o + 2] = (uint8_t)n;
+			memcpy(tlvs + o + 3, v, n);
+			parse_tlvs(&h, &ph, 0x21, tlvs, o + 3 + n, ctx);
+			len = proxy_env(&ph, h.b, out, sizeof out, &drop);
+			len -= sub ? sizeof "PROXY_SSL=1" + sizeof "PROXY_SSL_CLIENT_CERT=0" : 0;
+			snprintf(want, sizeof want, "%s=%.*s", bounds[b].name, (int)n, (char *)v);
+			if (n <= bounds[b].max) {
+				REQUIRE(drop.n == 0 && len == strlen(want) + 1 &&
+					strcmp(out + (sub ? sizeof "PROXY_SSL=1" +
+						      sizeof "PROXY_SSL_CLIENT_CERT=0" : 0), want) == 0,
+					"%s: not passed", ctx);
+				continue;
+			}
+			snprintf(why, sizeof why, "longer than %zu bytes", bounds[b].max);
+			REQUIRE(len == 0 && drop.n == 1 && strcmp(drop.name, bounds[b].name) == 0 &&
+				strcmp(drop.why, why) == 0, "%s: %s %s", ctx, drop.name, drop.why);
+		}
+}
+END_TEST
+
+/* Every variable at its longest fits CONN_XENV_MAX; a smaller buffer
+ * takes what fits, in order, never a byte more, and counts what did not. */
+START_TEST(test_proxy_env_room)
+{
+	static const struct {
+		uint8_t type;
+		size_t n;
+	} longest[] = { { 0x01, 64 }, { 0x02, 253 }, { 0x05, 128 }, { 0x20, 0 } };
+	static const struct {
+		uint8_t type;
+		size_t n;
+	} sub[] = { { 0x21, 64 }, { 0x22, 64 }, { 0x23, 64 }, { 0x24, 64 }, { 0x25, 64 } };
+	static struct hdr h;
+	struct proxy_header ph;
+	struct proxy_env_drop drop;
+	char out[CONN_XENV_MAX + 16], full[CONN_XENV_MAX];
+	uint8_t tlvs[1200], v[260];
+	size_t o = 0, ssl_len = 5, len, full_len;
+
+	memset(v, 'x', sizeof v);
+	for (size_t k = 0; k < sizeof sub / sizeof sub[0]; k++)
+		ssl_len += 3 + sub[k].n;
+	for (size_t t = 0; t < sizeof longest / sizeof longest[0]; t++) {
+		size_t n = longest[t].type == 0x20 ? ssl_len : longest[t].n;
+
+		tlvs[o] = longest[t].type;
+		tlvs[o + 1] = (uint8_t)(n >> 8);
+		tlvs[o + 2] = (uint8_t)n;
+		o += 3;
+		if (longest[t].type != 0x20) {
+			memcpy(tlvs + o, v, n);
+			o += n;
+			continue;
+		}
+		memcpy(tlvs + o, "\x07\xff\xff\xff\xff", 5);
+		o += 5;
+		for (size_t k = 0; k < sizeof sub / sizeof sub[0]; k++) {
+			tlvs[o] = sub[k].type;
+			tlvs[o + 1] = 0;
+			tlvs[o + 2] = (uint8_t)sub[k].n;
+			memcpy(tlvs + o + 3, v, sub[k].n);
+			o += 3 + sub[k].n;
+		}
+	}
+	parse_tlvs(&h, &ph, 0x21, tlvs, o, "longest");
+	full_len = proxy_env(&ph, h.b, full, sizeof full, &drop);
+	REQUIRE(drop.n == 0, "longest: %s left out: %s", drop.name, drop.why);
+	env_text(full, full_len, (char[4096]){ 0 }, 4096, "longest");
+	/* Cut short anywhere: some of the whole's strings, in its order; the
+	 * others counted as left out for want of room. */
+	for (size_t cap = 0; cap <= full_len; cap++) {
+		size_t f = 0, kept = 0, all = 0;
+
+		memset(out, 0x5a, sizeof out);
+		len = proxy_env(&ph, h.b, out, cap, &drop);
+		REQUIRE(len <= cap, "cap %zu: %zu bytes", cap, len);
+		for (size_t i = cap; i < sizeof out; i++)
+			REQUIRE(out[i] == 0x5a, "cap %zu: wrote byte %zu", cap, i);
+		for (size_t i = 0; i < len; i += strlen(out + i) + 1, kept++) {
+			while (f < full_len && strcmp(full + f, out + i) != 0)
+				f += strlen(full + f) + 1;
+			REQUIRE(f < full_len, "cap %zu: \"%s\" out of order", cap, out + i);
+		}
+		for (size_t i = 0; i < full_len; i += strlen(full + i) + 1)
+			all++;
+		REQUIRE(drop.n == all - kept, "cap %zu: %u left out of %zu, %zu kept", cap,
+			drop.n, all, kept);
+		if (drop.n)
+			REQUIRE(strcmp(drop.why, "no room left") == 0, "cap %zu: %s", cap, drop.why);
+	}
+}
+END_TEST
+
 Suite *proxy_suite(void)
 {
 	Suite *s = suite_create("proxy");
@@ -919,6 +1232,10 @@ Suite *proxy_suite(void)
 	tcase_add_test(tc, test_proxy_ipv4_fields);
 	tcase_add_test(tc, test_proxy_ipv6_fields);
 	tcase_add_test(tc, test_proxy_ports);
+	tcase_add_test(tc, test_proxy_env_table);
+	tcase_add_test(tc, test_proxy_env_v1);
+	tcase_add_test(tc, test_proxy_env_bounds);
+	tcase_add_test(tc, test_proxy_env_room);
 	suite_add_tcase(s, tc);
 	return s;
 }

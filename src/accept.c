@@ -178,8 +178,13 @@ int accept_hand(struct server *s, struct conn_info *c)
 	s->idle_since_ms = 0;	/* --idle-exit: even if it ended already */
 	if (log_enabled(LOG_LVL_INFO)) {
 		addr_peer_format(&c->remote, who, sizeof who);
-		log_info("connection %s on %s %s %d", who, c->lst ? c->lst->name : "?",
-			 s->pool ? "worker pid" : "pid", (int)pid);
+		if (c->rule)
+			log_info("connection %s on %s %s %d (--rules line %u)", who,
+				 c->lst ? c->lst->name : "?", s->pool ? "worker pid" : "pid",
+				 (int)pid, c->rule->line);
+		else
+			log_info("connection %s on %s %s %d", who, c->lst ? c->lst->name : "?",
+				 s->pool ? "worker pid" : "pid", (int)pid);
 	}
 	return 0;
 }

@@ -12,7 +12,9 @@
  *
  * --proxy-from is checked on the real peer before anything is read.  Once
  * the header is in, the address it carries replaces the real one (unless
- * it is UNKNOWN/LOCAL) and the connection goes through admission - ACL,
+ * it is UNKNOWN/LOCAL), what its TLVs say becomes the handler's PROXY_*
+ * variables (conn_info's xenv; empty for v1 and for headers without them,
+ * as fill_conn left it) and the connection goes through admission - ACL,
  * --rate, -C - like any other.  Connections still reading count against
  * --max-conns: a slowloris cannot hold more than -c fds, nor for longer
  * than the timeout; and since -C and --rate only see the claimed address,
@@ -58,6 +60,7 @@ struct proxyq {
 static struct log_limit untrusted_log = { .what = "connections from outside --proxy-from" };
 static struct log_limit bad_log = { .what = "bad PROXY headers" };
 static struct log_limit busy_log = { .what = "peers over their PROXY headers in progress" };
+static struct log_limit tlv_log = { .what = "PROXY TLV values left out" };
 
 static void push(struct plist *l, struct pconn *p)
 {
@@ -192,11 +195,38 @@ static void take_addresses(struct conn_info *c, const struct proxy_header *h)
 	c->pid = 0;
 }
 
+/* What the v2 header's TLVs said becomes the handler's PROXY_* variables
+ * (c->xenv).  A value left out (not printable, too long) costs only its
+ * variable; the line names the client, the proxy that spoke for it
+ * (via), the TLV and the first bytes, escaped. */
+static void take_tlvs(struct conn_info *c, const struct peer *via,
+		      const struct proxy_header *h, const unsigned char *buf)
+{
+	char who[ADDR_STRLEN], proxy[ADDR_STRLEN], esc[4 * 32 + 1];
+	struct proxy_env_drop drop;
+
+	c->xenv_len = (unsigned)proxy_env(h, buf, c->xenv, sizeof c->xenv, &drop);
+	if (!drop.name || !log_limited(&tlv_log))
+		return;
+	addr_peer_format(&c->remote, who, sizeof who);
+	addr_peer_format(via, proxy, sizeof proxy);
+	log_escape(esc, sizeof esc, buf + drop.off, drop.len < 32 ? drop.len : 32);
+	if (drop.n > 1)
+		log_notice("%s via %s: PROXY v2 TLV %s left out of %s: %s (got \"%s\"%s), "
+			   "and %u more", who, proxy, drop.tlv, drop.name, drop.why, esc,
+			   drop.len > 32 ? "..." : "", drop.n - 1);
+	else
+		log_notice("%s via %s: PROXY v2 TLV %s left out of %s: %s (got \"%s\"%s)",
+			   who, proxy, drop.tlv, drop.name, drop.why, esc,
+			   drop.len > 32 ? "..." : "");
+}
+
 /* Looks at what has arrived; decides, or waits for more. */
 void proxyq_readable(struct server *s, struct pconn *p, uint32_t events)
 {
 	unsigned char buf[PROXY_MAX];
 	struct proxy_header h;
+	struct peer via;
 	ssize_t n;
 	int r;
 
@@ -247,7 +277,9 @@ void proxyq_readable(struct server *s, struct pconn *p, uint32_t events)
 	if (p->watched)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->c.fd, NULL);
 	p->watched = false;
+	via = p->c.remote;
 	take_addresses(&p->c, &h);
+	take_tlvs(&p->c, &via, &h, buf);
 	hand_on(s, p);
 }
 

@@ -65,6 +65,10 @@ struct options {
 	unsigned backlog;
 	unsigned drain_secs;
 	int socket_mode;	/* -1: leave it to the umask */
+	const char *socket_user;	/* --socket-user, as given; NULL: none */
+	const char *socket_group;	/* --socket-group, as given; NULL: none */
+	uid_t socket_uid;	/* both resolved by privs_socket_owner; -1: */
+	gid_t socket_gid;	/* leave as bind made it */
 	bool reuseport;
 	bool nodelay;
 	bool keepalive;		/* SO_KEEPALIVE on accepted TCP connections */
@@ -375,6 +379,8 @@ struct privs {
 	char name[256];		/* "" for a bare uid */
 };
 int privs_resolve(const char *spec, struct privs *p, char *err, size_t errlen);
+int privs_socket_owner(struct options *o, char *err, size_t errlen);
+const char *privs_owner_denied(const struct options *o);
 int privs_check(const struct privs *p, const char *spec, bool reloaded, char *err,
 		size_t errlen);
 int privs_drop(const struct privs *p, const char *spec, bool reloaded, char *err,

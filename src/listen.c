@@ -353,18 +353,31 @@ static int clear_stale_unix(const struct sockaddr_un *sun, socklen_t len)
 	return unlink(sun->sun_path);
 }
 
-static int bind_unix(int fd, const struct addr_spec *a, const struct options *o)
+static bool owner_wanted(const struct options *o)
+{
+	return o->socket_uid != (uid_t)-1 || o->socket_gid != (gid_t)-1;
+}
+
+/* *mode: what the file must end with, for own_unix_file. */
+static int bind_unix(int fd, const struct addr_spec *a, const struct options *o, mode_t *mode)
 {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
-	mode_t old = 0;
-	int r;
+	mode_t old = umask(0), mask = old;
+	int r, e;
 
 	/* The mode is made by bind itself, through the umask (the kernel
 	 * creates the file 0777 & ~umask): the socket never exists with
 	 * wider permissions than asked, and no chmod by path follows, which
-	 * a symlink put in its place would redirect - as root. */
+	 * a symlink put in its place would redirect - as root.  With an
+	 * owner to give, the file is born 0200 instead - no one but our
+	 * own uid (and root) can connect - and own_unix_file sets the mode
+	 * after the owner, on the proven file. */
 	if (o->socket_mode >= 0)
-		old = umask((mode_t)(~o->socket_mode & 0777));
+		mask = (mode_t)(~o->socket_mode & 0777);
+	*mode = 0777 & ~mask;
+	if (owner_wanted(o))
+		mask = 0577;
+	umask(mask);
 	r = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
 	if (r < 0 && errno == EADDRINUSE) {
 		if (clear_stale_unix(sun, a->sslen) == 0)
@@ -372,25 +385,177 @@ static int bind_unix(int fd, const struct addr_spec *a, const struct options *o)
 		else
 			errno = EADDRINUSE;	/* not the probe's EAGAIN */
 	}
-	if (o->socket_mode >= 0) {
-		int e = errno;
-
-		umask(old);
-		errno = e;
-	}
+	e = errno;
+	umask(old);
+	errno = e;
 	return r;
 }
 
-static void remember_unix_file(struct listener *l, const struct peer *want)
+/* Unlinks path if it still is the file st describes. */
+static void unlink_if_same(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	if (lstat(path, &now) == 0 && now.st_dev == st->st_dev && now.st_ino == st->st_ino)
+		unlink(path);
+}
+
+/* "--socket-user nobody": the option err names, as given; opt NULL: the
+ * first of the two given. */
+static void owner_named(const struct options *o, const char *opt, char *out, size_t len)
+{
+	if (!opt)
+		opt = o->socket_user ? "--socket-user" : "--socket-group";
+	snprintf(out, len, "%s %s", opt,
+		 strcmp(opt, "--socket-user") == 0 ? o->socket_user : o->socket_group);
+}
+
+/* The directory a unix socket's file is made in. */
+static void dir_of(const char *path, char *dir, size_t len)
+{
+	char *slash;
+
+	snprintf(dir, len, "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, len, ".");
+	else
+		slash[slash == dir] = '\0';	/* "/x.sock": the root itself */
+}
+
+/* The directory of a socket file with an owner to give must not let
+ * others replace the file: writable by group or others without the
+ * sticky bit (which lets only a file's owner move it), anyone could
+ * rename our socket away and bind their own in its place, and the owner
+ * asked for would protect nothing.  Refused rather than pretended.  The
+ * directory's owner, and the directories above it, are trusted. */
+static int check_socket_dir(const struct options *o, const char *path, char *err,
+			    size_t errlen)
+{
+	char dir[108], who[300];
+	struct stat st;
+
+	dir_of(path, dir, sizeof dir);
+	if (stat(dir, &st) < 0 || !(st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_mode & S_ISVTX))
+		return 0;	/* gone (bind says why), or safe */
+	owner_named(o, NULL, who, sizeof who);
+	snprintf(err, errlen, "%s: unix:%s: its directory %s is writable by others (mode "
+		 "%04o, not sticky), who could replace the socket; use a directory only "
+		 "root and acceptd can write", who, path, dir, (unsigned)(st.st_mode & 07777));
+	return -1;
+}
+
+/* Whether a connection through the inode pathfd holds reaches our
+ * listener lfd: the proof that the file is the socket we bound.  It must
+ * come out of lfd as our own (SO_PEERCRED's pid): root and our uid may
+ * connect to the 0200 file meanwhile, and a client of theirs is no
+ * proof.  0, or -1 with errno (ESTALE: someone else's socket). */
+static int reaches_us(int lfd, int pathfd)
+{
+	struct sockaddr_un via = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	int c, a, r = -1, e;
+
+	snprintf(via.sun_path, sizeof via.sun_path, "/proc/self/fd/%d", pathfd);
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -1;
+	if (connect(c, (struct sockaddr *)&via, sizeof via) == 0) {
+		a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (a >= 0) {
+			if (getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+			    cred.pid == getpid())
+				r = 0;
+			close(a);
+		}
+		if (r < 0)
+			errno = ESTALE;
+	} else if (errno == ECONNREFUSED || errno == EAGAIN) {
+		errno = ESTALE;		/* a socket, but not our listener */
+	}
+	e = errno;
+	close(c);
+	errno = e;
+	return r;
+}
+
+/* --socket-user/--socket-group: the file bind just made, now listening
+ * on lfd, gets its owner, then its mode, while acceptd is still root
+ * (before -u) - and nothing else does, whoever else can write the
+ * directory.  The path is looked up once, without following a final
+ * symlink (O_PATH | O_NOFOLLOW); what it names must be a socket, and a
+ * connection through that very inode (/proc/self/fd/N) must arrive at
+ * our listener: a symlink to /etc/shadow, a hard link to another
+ * daemon's socket, anything swapped in after the bind fails this proof.
+ * Then fchownat(AT_EMPTY_PATH) and a chmod through /proc/self/fd (an
+ * O_PATH fd has no fchmod) change that inode and no path.  A chown by
+ * path (or lchown, or a check then a chown) could be redirected between
+ * the two; a chmod by path was removed from bind_unix for that reason.
+ * (bind_one checked the directory first: check_socket_dir.)  *st: the
+ * file's identity, for the unlink at exit. */
+static int own_unix_file(int lfd, const char *path, const struct options *o, mode_t mode,
+			 struct stat *st, char *err, size_t errlen)
+{
+	char via[32], who[300];
+	const char *what = "chown";
+	int pfd, e = 0;
+
+	pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 || fstat(pfd, st) < 0)
+		e = errno;
+	else if (!S_ISSOCK(st->st_mode))
+		e = ESTALE;
+	else if (reaches_us(lfd, pfd) < 0)
+		e = errno;
+	if (e) {
+		owner_named(o, NULL, who, sizeof who);
+		if (e == ESTALE)
+			snprintf(err, errlen, "%s: unix:%s is no longer the socket acceptd bound "
+				 "(replaced since); left as it is", who, path);
+		else	/* ENOENT: gone, or no /proc */
+			snprintf(err, errlen, "%s: unix:%s: cannot tell it is the socket acceptd "
+				 "bound (%s; is /proc mounted?); left as it is", who, path,
+				 strerror(e));
+		if (pfd >= 0)
+			close(pfd);
+		return -1;
+	}
+	snprintf(via, sizeof via, "/proc/self/fd/%d", pfd);
+	if (fchownat(pfd, "", o->socket_uid, o->socket_gid, AT_EMPTY_PATH) == 0) {
+		what = "chmod";
+		if (chmod(via, mode) == 0) {
+			close(pfd);
+			return 0;
+		}
+	}
+	e = errno;
+	owner_named(o, e == EPERM ? privs_owner_denied(o) : NULL, who, sizeof who);
+	if (e == EPERM && geteuid() != 0)
+		snprintf(err, errlen, "%s: cannot give unix:%s away: acceptd runs as uid %u, "
+			 "not root (%s)", who, path, (unsigned)geteuid(), strerror(e));
+	else
+		snprintf(err, errlen, "%s: unix:%s: %s: %s", who, path, what, strerror(e));
+	/* Ours, proven: not left behind half made. */
+	close(pfd);
+	unlink_if_same(path, st);
+	return -1;
+}
+
+/* known: the file's identity as own_unix_file proved it; NULL: as the
+ * path names it now. */
+static void remember_unix_file(struct listener *l, const struct peer *want,
+			       const struct stat *known)
 {
 	struct stat st;
 
 	if (want->family != AF_UNIX || want->path[0] == '@' || !want->path[0])
 		return;
 	snprintf(l->unix_path, sizeof l->unix_path, "%s", want->path);
-	if (stat(l->unix_path, &st) == 0) {
-		l->unix_dev = st.st_dev;
-		l->unix_ino = st.st_ino;
+	if (known || stat(l->unix_path, &st) == 0) {
+		l->unix_dev = known ? known->st_dev : st.st_dev;
+		l->unix_ino = known ? known->st_ino : st.st_ino;
 	}
 }
 
@@ -404,7 +569,7 @@ static int reuse_stored(int fd, const struct options *o, struct listener *l,
 	l->fd = fd;
 	l->owned = true;
 	describe(l, NULL);
-	remember_unix_file(l, want);
+	remember_unix_file(l, want, NULL);
 	log_notice("listening on %s (%s)", l->name, getenv("ACCEPTD_REEXEC") ?
 		   "kept across the reload" : "from the fd store");
 	return 0;
@@ -440,25 +605,37 @@ static int bind_one(const struct addr_spec *a, const struct options *o,
 	int fam = a->ss.ss_family;
 	char shown[ADDR_STRLEN];
 	struct peer want;
+	struct stat made;
+	bool own;
+	mode_t mode = 0;
 	int e, fd;
 
 	addr_peer_from(&want, (const struct sockaddr *)&a->ss, a->sslen);
 	addr_peer_format(&want, shown, sizeof shown);
+	/* Kept (a reload, the fd store): its file has its owner already. */
 	if ((fd = claim_stored(a)) >= 0)
 		return reuse_stored(fd, o, l, &want);
+	own = fam == AF_UNIX && want.path[0] && want.path[0] != '@' && owner_wanted(o);
+	if (own && check_socket_dir(o, want.path, err, errlen) < 0)
+		return errno = EPERM, -1;
 	if (fam == AF_UNIX) {
 		fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind_unix(fd, a, o) < 0)
+		if (fd < 0 || bind_unix(fd, a, o, &mode) < 0)
 			goto fail;
 	} else if ((fd = bind_tcp((const struct sockaddr *)&a->ss, a->sslen, o)) < 0) {
 		goto fail;
 	}
 	if (listen(fd, (int)o->backlog) < 0)
 		goto fail;
+	if (own && own_unix_file(fd, want.path, o, mode, &made, err, errlen) < 0) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
 	l->fd = fd;
 	l->owned = true;
 	describe(l, NULL);
-	remember_unix_file(l, &want);
+	remember_unix_file(l, &want, own ? &made : NULL);
 	log_notice("listening on %s", l->name);
 	return 0;
 fail:
@@ -607,6 +784,41 @@ struct probe_ctx {
 	const struct options *o;
 };
 
+/* A unix path the new image must bind (not one it keeps: held by us and
+ * its file still there): can it?  This image may have dropped root with
+ * -u, and so will the new one: a directory it cannot write, or an owner
+ * (--socket-user/--socket-group) it cannot give, would stop the new image
+ * after the exec.  Nothing is bound here (a bind makes the file); the
+ * directory is checked as bind_one will. */
+static int probe_unix(const struct probe_ctx *p, const struct addr_spec *a, char *err,
+		      size_t errlen)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+	const char *denied;
+	char who[300], dir[108];
+	struct peer want;
+	struct stat st;
+
+	addr_peer_from(&want, sa, a->sslen);
+	if (!want.path[0] || want.path[0] == '@' ||
+	    (held_by_us(p->s, sa, a->sslen) && stat(want.path, &st) == 0))
+		return 0;
+	dir_of(want.path, dir, sizeof dir);
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "cannot listen on unix:%s: %s", want.path, strerror(errno));
+		return -1;
+	}
+	if (!owner_wanted(p->o))
+		return 0;
+	if ((denied = privs_owner_denied(p->o))) {
+		owner_named(p->o, denied, who, sizeof who);
+		snprintf(err, errlen, "%s: cannot give unix:%s away: acceptd runs as uid %u, "
+			 "not root", who, want.path, (unsigned)geteuid());
+		return -1;
+	}
+	return check_socket_dir(p->o, want.path, err, errlen);
+}
+
 /* Binds a throwaway socket where a asks, as bind_one would, and closes
  * it.  Unix paths are left to the new image (a bind makes the file). */
 static int probe_one(void *ctx, const struct addr_spec *a, char *err, size_t errlen)
@@ -617,7 +829,9 @@ static int probe_one(void *ctx, const struct addr_spec *a, char *err, size_t err
 	char shown[ADDR_STRLEN];
 	int fd, e;
 
-	if (sa->sa_family == AF_UNIX || held_by_us(p->s, sa, a->sslen))
+	if (sa->sa_family == AF_UNIX)
+		return probe_unix(p, a, err, errlen);
+	if (held_by_us(p->s, sa, a->sslen))
 		return 0;
 	fd = bind_tcp(sa, a->sslen, p->o);
 	if (fd >= 0) {
@@ -698,6 +912,10 @@ int listen_acquire(struct server *s, char *err, size_t errlen)
 		r = from_systemd(s, err, errlen);
 	if (r == 0)
 		r = from_fd0(s, err, errlen);
+	if (r > 0 && owner_wanted(s->opt))
+		log_warn("--socket-user/--socket-group ignored: the sockets were passed to "
+			 "acceptd, and their owner is the passer's to set (systemd's "
+			 "SocketUser=, SocketGroup=)");
 	if (r == 0)
 		r = for_each_listen(s->opt, bind_spec_at, s, err, errlen);
 	release_stored();

@@ -4,8 +4,9 @@
  * Order matters: fds 0-2 are secured and every inherited fd above them
  * made close-on-exec before any other fd exists; options
  * are checked before any socket is touched (usage errors exit 2); the
- * --rules file is read, and the user named by --user looked up, before
- * any socket exists (broken or unknown: exit 2); the listeners are
+ * --rules file is read, and the users and groups named by --user,
+ * --socket-user and --socket-group looked up, before any socket exists
+ * (broken or unknown: exit 2); the listeners are
  * acquired, then privileges dropped, before the loop starts and before
  * any handler or worker exists (failures exit 1).
  */
@@ -60,7 +61,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 2;
 	}
-	if (opt.user && privs_resolve(opt.user, &privs, err, sizeof err) < 0) {
+	if ((opt.user && privs_resolve(opt.user, &privs, err, sizeof err) < 0) ||
+	    privs_socket_owner(&opt, err, sizeof err) < 0) {
 		log_err("%s", err);
 		return 2;
 	}

@@ -29,7 +29,8 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES };
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES,
+	OPT_SOCKET_USER, OPT_SOCKET_GROUP };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
 #define OF_REPEAT 2u	/* each use adds to a list: given twice is no mistake */
@@ -116,6 +117,11 @@ static const struct opt_def opts[] = {
 	  "set SO_REUSEPORT on sockets acceptd creates" },
 	{ "socket-mode", NULL, OPT_SOCKET_MODE, "MODE", OF_FILE, 0,
 	  "permissions of unix sockets acceptd creates" },
+	{ "socket-user", NULL, OPT_SOCKET_USER, "USER", OF_FILE, 0,
+	  "owner of unix sockets acceptd creates (and its\n"
+	  "group, unless --socket-group)" },
+	{ "socket-group", NULL, OPT_SOCKET_GROUP, "GROUP", OF_FILE, 0,
+	  "group of unix sockets acceptd creates" },
 	{ "drain", NULL, OPT_DRAIN, "SECS", OF_FILE, 0,
 	  "on SIGTERM, wait this long for connections (default 10)" },
 	/* one verbosity */
@@ -174,6 +180,8 @@ void options_defaults(struct options *o)
 	o->backlog = SOMAXCONN;
 	o->drain_secs = 10;
 	o->socket_mode = -1;
+	o->socket_uid = (uid_t)-1;
+	o->socket_gid = (gid_t)-1;
 	o->prefix4 = 32;
 	o->prefix6 = 128;
 }
@@ -369,18 +377,24 @@ static int rate_opt(const char *arg, struct options *o, char *err, size_t errlen
 	return 0;
 }
 
-/* An abstract unix name (unix:@NAME) has no file, so no mode: anyone on
- * the host can connect.  --socket-mode there would be a promise not kept. */
+/* An abstract unix name (unix:@NAME) has no file, so no mode and no
+ * owner: anyone on the host can connect.  --socket-mode, --socket-user or
+ * --socket-group there would be a promise not kept. */
 static enum opt_result check_abstract(const struct options *o, char *err, size_t errlen)
 {
-	for (int i = 0; i < o->n_listen && o->socket_mode >= 0; i++) {
+	const char *opt = o->socket_mode >= 0 ? "--socket-mode" :
+			  o->socket_user ? "--socket-user" :
+			  o->socket_group ? "--socket-group" : NULL;
+
+	for (int i = 0; i < o->n_listen && opt; i++) {
 		struct addr_spec spec;
 		char why[160];
 
 		if (addr_parse(o->listen[i], &spec, why, sizeof why) == 0 &&
 		    spec.kind == ADDR_UNIX && ((const struct sockaddr_un *)&spec.ss)->sun_path[0] == '\0') {
-			snprintf(err, errlen, "--socket-mode: '%s' is an abstract socket, which has "
-				 "no file and no mode (anyone on the host can connect)", o->listen[i]);
+			snprintf(err, errlen, "%s: '%s' is an abstract socket, which has no file, "
+				 "no owner and no mode (anyone on the host can connect)", opt,
+				 o->listen[i]);
 			return OPT_USAGE;
 		}
 	}
@@ -466,6 +480,16 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 			       err, errlen) ? OPT_USAGE : OPT_OK;
 	case OPT_SOCKET_MODE:
 		return mode_opt(arg, &o->socket_mode, err, errlen) ? OPT_USAGE : OPT_OK;
+	case OPT_SOCKET_USER:
+	case OPT_SOCKET_GROUP:
+		if (!*arg) {
+			snprintf(err, errlen, "--socket-%s '': want a name or a number",
+				 c == OPT_SOCKET_USER ? "user" : "group");
+			return OPT_USAGE;
+		}
+		/* Looked up by main (privs_socket_owner): a name is not syntax. */
+		*(c == OPT_SOCKET_USER ? &o->socket_user : &o->socket_group) = arg;
+		return OPT_OK;
 	case OPT_REUSEPORT: o->reuseport = true; return OPT_OK;
 	case OPT_FD_PASSING: o->fd_passing = true; return OPT_OK;
 	case 'C':

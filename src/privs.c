@@ -10,6 +10,10 @@
  * sets are emptied too: after setuid() the kernel clears the permitted and
  * effective sets, but an inheritable or ambient set left by whoever started
  * us would survive into handlers.
+ *
+ * --socket-user/--socket-group are looked up here too, as early, and
+ * privs_owner_denied says whether this process may give a file that
+ * owner (listen.c gives it; reload.c asks first).
  */
 #include "config.h"
 
@@ -94,6 +98,64 @@ int privs_resolve(const char *spec, struct privs *p, char *err, size_t errlen)
 	}
 	p->wanted = true;
 	return 0;
+}
+
+/* --socket-user and --socket-group to ids, before any socket exists, so a
+ * name that does not resolve is a usage error like --user's.  A user
+ * brings its primary group unless --socket-group names another (as
+ * systemd's SocketUser= does); a bare uid without a passwd entry has no
+ * group to bring. */
+int privs_socket_owner(struct options *o, char *err, size_t errlen)
+{
+	struct privs p;
+
+	o->socket_uid = (uid_t)-1;
+	o->socket_gid = (gid_t)-1;
+	if (o->socket_user) {
+		if (lookup_user(o->socket_user, &p) < 0) {
+			snprintf(err, errlen, "--socket-user '%s': no such user", o->socket_user);
+			return -1;
+		}
+		o->socket_uid = p.uid;
+		if (p.name[0])
+			o->socket_gid = p.gid;
+	}
+	if (o->socket_group && lookup_group(o->socket_group, &o->socket_gid) < 0) {
+		snprintf(err, errlen, "--socket-group '%s': no such group", o->socket_group);
+		return -1;
+	}
+	return 0;
+}
+
+static bool in_groups(gid_t gid)
+{
+	int n = getgroups(0, NULL);
+	gid_t *list = n > 0 ? calloc((size_t)n, sizeof *list) : NULL;
+	bool found = false;
+
+	if (list && (n = getgroups(n, list)) > 0)
+		for (int i = 0; i < n && !found; i++)
+			found = list[i] == gid;
+	free(list);
+	return found;
+}
+
+/* Which option a chown by this process could not honour, or NULL: the
+ * kernel lets a process without CAP_CHOWN keep its own uid on a file and
+ * pick one of its own groups, nothing more.  Root is taken to hold
+ * CAP_CHOWN; where it does not, the chown's EPERM says so at start.
+ * reload.c asks this before a new image (no longer root after -u) would
+ * have to bind and chown a socket it cannot. */
+const char *privs_owner_denied(const struct options *o)
+{
+	if (geteuid() == 0)
+		return NULL;
+	if (o->socket_uid != (uid_t)-1 && o->socket_uid != geteuid())
+		return "--socket-user";
+	if (o->socket_gid == (gid_t)-1 || o->socket_gid == getegid() ||
+	    in_groups(o->socket_gid))
+		return NULL;
+	return o->socket_group ? "--socket-group" : "--socket-user";
 }
 
 static int clear_caps(void)

@@ -91,6 +91,10 @@ static int validate(const struct server *s, char *err, size_t errlen)
 	if (o.user && (privs_resolve(o.user, &p, err, errlen) < 0 ||
 		       privs_check(&p, o.user, true, err, errlen) < 0))
 		goto fail;
+	/* listen_probe then asks whether a socket file it must bind could
+	 * be given to them by this image, which may no longer be root. */
+	if (privs_socket_owner(&o, err, errlen) < 0)
+		goto fail;
 	if (listen_probe(s, &o, err, errlen) < 0)
 		goto fail;
 	if (o.program && spawn_resolve(o.program[0], path, sizeof path) < 0) {

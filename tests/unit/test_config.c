@@ -196,6 +196,10 @@ static const char *describe(const struct options *o)
 		add(d, sizeof d, o->verbosity > 0 ? "verbose" : "quiet");
 	if (o->socket_mode != -1)
 		add(d, sizeof d, "socket-mode=%04o", (unsigned)o->socket_mode);
+	if (o->socket_user)
+		add(d, sizeof d, "socket-user=%s", o->socket_user);
+	if (o->socket_group)
+		add(d, sizeof d, "socket-group=%s", o->socket_group);
 	if (o->backlog != SOMAXCONN)
 		add(d, sizeof d, "backlog=%u", o->backlog);
 	if (o->reuseport)
@@ -291,6 +295,10 @@ static const struct row keys[] = {
 	{ "quiet = yes\n", { NULL }, "quiet" },
 	{ "socket-mode = 0660\n", { NULL }, "socket-mode=0660" },
 	{ "socket-mode = 600\n", { NULL }, "socket-mode=0600" },
+	{ "socket-user = www-data\n", { NULL }, "socket-user=www-data" },
+	{ "socket-group = 33\n", { NULL }, "socket-group=33" },
+	{ "socket-group = www\nsocket-user = nobody\n", { NULL },
+	  "socket-user=nobody socket-group=www" },
 	{ "backlog = 7\n", { NULL }, "backlog=7" },
 	{ "reuseport = yes\n", { NULL }, "reuseport" },
 	{ "drain = 0\n", { NULL }, "drain=0" },
@@ -558,6 +566,11 @@ static const struct row replaces[] = {
 	{ "max-conns = 5\n", { "--max-conns=7", NULL }, "max-conns=7" },
 	{ "max-conns = 5\n", { "-w", "2", NULL }, "max-conns=5 workers=2" },
 	{ "user = a\n", { "-u", "b", NULL }, "user=b" },
+	{ "socket-user = a\n", { "--socket-user", "b", NULL }, "socket-user=b" },
+	{ "socket-group = a\n", { "--socket-group=b", NULL }, "socket-group=b" },
+	/* each its own setting: replacing one keeps the other */
+	{ "socket-user = a\nsocket-group = g\n", { "--socket-user", "b", NULL },
+	  "socket-user=b socket-group=g" },
 	{ "rate = 1/1\nsource-prefix = 8,8\n", { "--rate", "2/2", NULL },
 	  "source-prefix=8,8 rate=2/2" },
 	/* a value the command line replaces is not used, but still checked:
@@ -683,6 +696,14 @@ static const struct row errors[] = {
 	{ "idle-exit = x\n", { NULL }, "!@:1: idle-exit 'x': not a number" },
 	{ "socket-mode = 0999\n", { NULL },
 	  "!@:1: socket-mode '0999': not an octal mode like 0660" },
+	{ "socket-user = a\nsocket-user = b\n", { NULL },
+	  "!@:2: socket-user: given twice (first on line 1)" },
+	{ "socket-group =\n", { NULL }, "!@:1: empty value for 'socket-group'" },
+	/* an abstract socket has no file to own */
+	{ "listen = unix:@x\nsocket-user = nobody\n", { NULL },
+	  "~--socket-user: 'unix:" },
+	{ "listen = unix:@x\n", { "--socket-group", "g", NULL },
+	  "~x' is an abstract socket, which has no file, no owner and no mode" },
 	{ "source-prefix = 33,64\n", { NULL },
 	  "!@:1: source-prefix '33,64': want V4LEN,V6LEN with V4LEN 0-32 and V6LEN 0-128, "
 	  "as in 24,64" },

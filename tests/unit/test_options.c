@@ -103,6 +103,9 @@ START_TEST(test_options_defaults)
 	ck_assert_int_eq(o.builtin, BUILTIN_ECHO);
 	ck_assert_ptr_null(o.program);
 	ck_assert_int_eq(o.socket_mode, -1);
+	ck_assert_ptr_null(o.socket_user);
+	ck_assert_ptr_null(o.socket_group);
+	ck_assert(o.socket_uid == (uid_t)-1 && o.socket_gid == (gid_t)-1);
 	ck_assert_int_eq(o.n_listen, 0);
 	ck_assert_int_eq(o.verbosity, 0);
 	ck_assert(!o.inetd && !o.reuseport && !o.nodelay);
@@ -212,6 +215,14 @@ static const struct {
 	{ { "--socket-mode", "999" }, "socket-mode", "999" },
 	{ { "--socket-mode", "rw" }, "socket-mode", "rw" },
 	{ { "--socket-mode", "07777" }, "socket-mode", "07777" },
+	{ { "--socket-user" }, "--socket-user", "missing" },
+	{ { "--socket-group" }, "--socket-group", "missing" },
+	{ { "--socket-user", "" }, "--socket-user", "''" },
+	{ { "--socket-group=" }, "--socket-group", "''" },
+	/* an abstract socket has no file to own */
+	{ { "-l", "unix:@x", "--socket-user", "nobody" }, "--socket-user", "unix:@x" },
+	{ { "--socket-group", "0", "-l", "unix:@x" }, "--socket-group", "unix:@x" },
+	{ { "-l", "unix:@x", "--socket-mode", "0600" }, "--socket-mode", "unix:@x" },
 	{ { "-l", "1.2.3:80" }, "listen", "1.2.3:80" },
 	{ { "-l", "" }, "listen", "''" },
 	{ { "-b", "nosuch" }, "builtin", "nosuch" },
@@ -311,6 +322,54 @@ START_TEST(test_options_info)
 }
 END_TEST
 
+/* --socket-user/--socket-group: options.c keeps the words as given;
+ * privs_socket_owner resolves them (main: before any socket exists). */
+static const struct {
+	const char *args[6];
+	long long uid, gid;	/* -1: leave as bind made it */
+} owners[] = {
+	{ { NULL }, -1, -1 },
+	{ { "--socket-user", "root" }, 0, 0 },	/* its primary group comes along */
+	{ { "--socket-user=0" }, 0, 0 },
+	{ { "--socket-group", "root" }, -1, 0 },
+	{ { "--socket-user", "root", "--socket-group", "4242" }, 0, 4242 },
+	{ { "--socket-group", "4242", "--socket-user", "root" }, 0, 4242 },
+	/* a bare uid without a passwd entry brings no group */
+	{ { "--socket-user", "4242424" }, 4242424, -1 },
+};
+
+START_TEST(test_options_socket_owner)
+{
+	struct options o;
+	char err[256];
+
+	ck_assert_msg(parse(&o, owners[_i].args, err, sizeof err) == OPT_OK, "%s", err);
+	ck_assert_int_eq(privs_socket_owner(&o, err, sizeof err), 0);
+	ck_assert_int_eq(o.socket_uid == (uid_t)-1 ? -1 : (long long)o.socket_uid, owners[_i].uid);
+	ck_assert_int_eq(o.socket_gid == (gid_t)-1 ? -1 : (long long)o.socket_gid, owners[_i].gid);
+	/* root may give any owner */
+	if (geteuid() == 0)
+		ck_assert_ptr_null(privs_owner_denied(&o));
+}
+END_TEST
+
+START_TEST(test_options_socket_owner_unknown)
+{
+	static const char *const user[] = { "--socket-user", "no-such-user-acceptd", NULL };
+	static const char *const group[] = { "--socket-group", "no-such-group-acceptd", NULL };
+	struct options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(&o, user, err, sizeof err), OPT_OK);
+	ck_assert_int_eq(privs_socket_owner(&o, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--socket-user 'no-such-user-acceptd'"));
+	ck_assert_int_eq(parse(&o, group, err, sizeof err), OPT_OK);
+	ck_assert_int_eq(privs_socket_owner(&o, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--socket-group 'no-such-group-acceptd'"));
+	ck_assert_ptr_nonnull(strstr(o.socket_group, "no-such-group"));
+}
+END_TEST
+
 /* --- the option table: getopt, the keys and --help agree ------------------
  * Every option acceptd has, as the user sees it: its names, its short
  * letter, whether it takes a value, and what a config file may do with
@@ -352,6 +411,8 @@ static const struct {
 	{ "backlog", 0, true, K_FILE, NULL },
 	{ "reuseport", 0, false, K_FILE, NULL },
 	{ "socket-mode", 0, true, K_FILE, NULL },
+	{ "socket-user", 0, true, K_FILE, NULL },
+	{ "socket-group", 0, true, K_FILE, NULL },
 	{ "drain", 0, true, K_FILE, NULL },
 	{ "verbose", 'v', false, K_FILE, NULL },
 	{ "quiet", 'q', false, K_FILE, "verbose" },
@@ -757,6 +818,8 @@ Suite *options_suite(void)
 	tcase_add_test(tc, test_options_usage);
 	tcase_add_test(tc, test_options_listen_limit);
 	tcase_add_loop_test(tc, test_options_info, 0, sizeof infos / sizeof infos[0]);
+	tcase_add_loop_test(tc, test_options_socket_owner, 0, sizeof owners / sizeof owners[0]);
+	tcase_add_test(tc, test_options_socket_owner_unknown);
 	tcase_add_test(tc, test_options_keys);
 	tcase_add_test(tc, test_options_getopt);
 	tcase_add_test(tc, test_options_help_rows);

@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
                           private_netns, read_all, run, run_acceptd, tmpdir,
-                          wait_port, write_script)
+                          wait_counters, wait_port, write_script)
 import unitemu  # noqa: E402
 from inetds import parse_xinetd, run_as, start_openbsd, start_xinetd  # noqa: E402
 
@@ -364,6 +364,79 @@ def persistent_python_workers():
     assert d.stop() == 0
 
 
+@case
+def per_client_rules():
+    """The README's tcp.smtp, written where its first line says (under a
+    temporary directory), served by the README's command with a stand-in
+    qmail-smtpd that says what it sees; the addresses the file names are
+    added to lo in this test's own network namespace, so each line is
+    reached from the address it names: 127.0.0.2 and 2001:db8:42::1
+    relay, 192.0.2.13 reads its 554 line and no handler runs, ::1 gets the
+    default rule (no RELAYCLIENT, at most 4 connections at once)."""
+    private_netns()
+    ip = shutil_which("ip") or "/sbin/ip"
+    for cmd in (["addr", "add", "192.0.2.13/32", "dev", "lo"],
+                ["-6", "addr", "add", "2001:db8:42::1/128", "dev", "lo", "nodad"]):
+        r = subprocess.run([ip] + cmd, capture_output=True, timeout=10)
+        assert r.returncode == 0 or b"File exists" in r.stderr, r.stderr
+    text = block("rules-file")
+    m = re.match(r"# (/etc/\S+)\n", text)
+    assert m, "the rules block starts with '# /etc/NAME': %r" % text[:40]
+    top = tmpdir()
+    rules = os.path.join(top, os.path.basename(m.group(1)))
+    with open(rules, "w") as f:
+        f.write(text)
+    smtpd = write_script(top, "qmail-smtpd",
+                         '#!/bin/sh\necho "RELAYCLIENT=${RELAYCLIENT-unset} $TCPREMOTEIP"\n'
+                         'exec cat\n')
+    line = block("rules-run").strip()
+    assert "/var/qmail/bin/qmail-smtpd" in line and m.group(1) in line, line
+    argv = command(line.replace(m.group(1), rules)
+                   .replace("/var/qmail/bin/qmail-smtpd", smtpd), "")
+    d = Daemon(argv[1:])
+    d.listening()
+
+    def client(src, dst):
+        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.bind((src, 0))
+        s.connect((dst, 25))
+        return s
+
+    def first_line(s):
+        got = b""
+        while not got.endswith(b"\n"):
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        return got
+
+    for src, dst, want in (("127.0.0.2", "127.0.0.1", b"RELAYCLIENT= 127.0.0.2\n"),
+                           ("2001:db8:42::1", "::1", b"RELAYCLIENT= 2001:db8:42::1\n"),
+                           ("::1", "::1", b"RELAYCLIENT=unset ::1\n")):
+        with client(src, dst) as s:
+            assert first_line(s) == want, (src, want, d.log())
+    with client("192.0.2.13", "127.0.0.1") as s:
+        assert read_all(s) == b"554 no mail from you\r\n"
+    d.wait_line(r"192\.0\.2\.13:\d+: denied by --rules %s:3; closed" % re.escape(rules))
+    # The default's max-per-source="4": a fifth connection at once from
+    # ::1 is closed unanswered (once the one before has ended).
+    wait_counters(d, active=0)
+    held = [client("::1", "::1") for _ in range(4)]
+    try:
+        for s in held:
+            assert first_line(s) == b"RELAYCLIENT=unset ::1\n"
+        with client("::1", "::1") as s:
+            assert read_all(s) == b""
+        d.wait_line(r"::1\]?:\d+: source already holds --max-per-source 4")
+    finally:
+        for s in held:
+            s.close()
+    assert d.stop() == 0
+
+
 # --- the migration table ------------------------------------------------------------
 
 def migration_rows():
@@ -398,6 +471,6 @@ def migration_table_names_real_options_and_keys():
 CASES = {"standalone-default", "standalone-handler", "config-file", "config-run",
          "systemd-conf", "systemd-enable", "systemd-dropin", "template-conf",
          "template-enable", "nowait-units", "haproxy-side", "haproxy-acceptd",
-         "reuseport", "workers", "inetd", "xinetd"}
+         "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run"}
 
 run()

@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acceptd_test import (Daemon, Skip, case, closing_all, free_port, has_ipv6,  # noqa: E402
-                          parse_addr, run, run_acceptd, stop_pid, tmpdir,
+                          parse_addr, private_netns, run, run_acceptd, stop_pid, tmpdir,
                           wait_port, wait_until, write_script)
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
@@ -96,6 +96,10 @@ def ask(port, src=None, host="127.0.0.1", data=b""):
     return reply(s)
 
 
+def same(got, want):
+    assert got == want, "got %r, want %r" % (got, want)
+
+
 def line_of(s):
     out = b""
     while not out.endswith(b"\n"):
@@ -150,15 +154,16 @@ def need_tools():
 class Tcpserver:
     """tcpserver -HRl0 -x CDB HOST PORT PROGRAM, stopped by its pid."""
 
-    def __init__(self, cdb, host, argv):
-        self.port = free_port(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    def __init__(self, cdb, host, argv, probe=None):
+        probe = probe or host
+        self.port = free_port(socket.AF_INET6 if ":" in probe else socket.AF_INET)
         self.proc = subprocess.Popen([TCPSERVER, "-HRl0", "-x", cdb, host, str(self.port)]
                                      + argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # tcpserver says nothing when ready: poll the port, from an
             # address whose rule allows (the caller's first client).
-            wait_port(host, self.port, family=socket.AF_INET6 if ":" in host
+            wait_port(probe, self.port, family=socket.AF_INET6 if ":" in probe
                       else socket.AF_INET)
         except BaseException:
             self.stop()
@@ -198,17 +203,20 @@ def rule_names(text):
     return set(re.findall(r",([A-Za-z_][A-Za-z0-9_]*)=", text))
 
 
-def parity(text, clients, host="127.0.0.1"):
+def parity(text, clients, host="127.0.0.1", bind=None):
     """Serve text with tcpserver (compiled by tcprules) and with acceptd
-    --rules; each client (a source address, or None for host itself)
-    must get the same decision and the same rule variables and
-    TCPREMOTEIP.  Returns {client: env or None} as acceptd served them."""
+    --rules, both bound to bind (default: host); each client (a source
+    address, or None for host itself) dials host and must get the same
+    decision and the same rule variables and TCPREMOTEIP.  Returns
+    {client: env or None} as acceptd served them."""
     cdb = compile_cdb(text)
     path = rules_file(text)
     names = rule_names(text) | {"TCPREMOTEIP"}
-    listen = "[%s]:0" % host if ":" in host else "%s:0" % host
+    bind = bind or host
+    # tcpserver's "0" is every address, dual-stack in ucspi-tcp-ipv6.
+    listen = "[::]:0" if bind == "0" else "[%s]:0" % bind if ":" in bind else "%s:0" % bind
     out = {}
-    with Tcpserver(cdb, host, [ENV0, "-0"]) as ts:
+    with Tcpserver(cdb, bind, [ENV0, "-0"], probe=host) as ts:
         d = Daemon(["--rules", path, "-l", listen] + SHOW_ENV)
         with d:
             port = port_of(d.listening()[0])
@@ -314,6 +322,32 @@ def tcprules_parity_ipv6_loopback():
     assert got["::1"]["D"] == "v6 default"
 
 
+@case
+def tcprules_parity_dual_stack_ipv4_clients():
+    """On a dual-stack socket an IPv4 client is an IPv4 client for the
+    rules (tcprules(1): mapped addresses are converted before the rules
+    are looked at).  Binding every address needs a network namespace of
+    our own (only lo in it)."""
+    need_tools()
+    if not has_ipv6():
+        raise Skip("no IPv6 loopback")
+    private_netns()
+    got = parity(TCP_SMTP, ["127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.1.9",
+                            "127.9.9.9"], bind="0")
+    assert got["127.0.0.2"]["TCPREMOTEIP"] == "127.0.0.2", got["127.0.0.2"]
+    assert got["127.0.0.3"] is None and got["127.0.0.5"]["RBLSMTPD"] == "-blocked"
+    # acceptd's own reading, which tcpserver has not: a rule written as an
+    # IPv4-mapped address is the IPv4 address (acceptd.rules(5)).
+    path = rules_file('::ffff:127.0.0.2:allow,V="mapped"\n:allow,V="default"\n')
+    d = Daemon(["--rules", path, "-l", "[::]:0", "--", "/bin/sh", "-c",
+                'printf "%s %s" "$V" "$TCPREMOTEIP"'])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), b"mapped 127.0.0.2")
+    same(ask(port, "127.0.0.3"), b"default 127.0.0.3")
+    same(ask(port, None, "::1"), b"default ::1")
+    assert d.stop() == 0
+
+
 # --- 2. deny, with and without msg= -------------------------------------------
 
 @case
@@ -324,7 +358,7 @@ def deny_msg_is_written_then_closed_and_no_handler_runs():
     d = Daemon(["-v", "--rules", path, "-l", "127.0.0.1:0"] + MARK,
                extra_env={"MARK": mdir})
     port = port_of(d.listening()[0])
-    assert ask(port, "127.0.0.2") == b"421 busy\r\n"
+    same(ask(port, "127.0.0.2"), b"421 busy\r\n")
     refusal_line(d, "127.0.0.2", re.escape("denied by --rules %s:2" % path))
     s = dial(port, "127.0.0.3")
     assert closed_at_once(s), "a plain deny sent bytes or left the connection open"
@@ -351,9 +385,9 @@ def exec_runs_another_program_for_its_clients_only():
     d = Daemon(["--rules", path, "-l", "127.0.0.1:0", "--", "/bin/sh", "-c",
                 'printf "main %s V=%s\\n" "$0" "$V"', "main0"])
     port = port_of(d.listening()[0])
-    assert ask(port, "127.0.0.2") == b"other 2|a1|b 2|V=x\n"
-    assert ask(port, "127.0.0.3") == b"main main0 V=y\n"
-    assert ask(port, "127.0.0.4") == b"main main0 V=\n"
+    same(ask(port, "127.0.0.2"), b"other 2|a1|b 2|V=x\n")
+    same(ask(port, "127.0.0.3"), b"main main0 V=y\n")
+    same(ask(port, "127.0.0.4"), b"main main0 V=\n")
     assert d.stop() == 0
 
 
@@ -526,13 +560,13 @@ def unix_peers_by_uid_then_gid():
                 "--", "/bin/sh", "-c", 'printf "%s %s %s" "$WHO" "$UNIXREMOTEEUID" '
                 '"$UNIXREMOTEEGID"'])
     d.listening()
-    assert unix_ask(sock, 65534, 65534) == "nobody 65534 65534"
+    same(unix_ask(sock, 65534, 65534), "nobody 65534 65534")
     # The uid rule first: a gid rule that denies does not count for it.
-    assert unix_ask(sock, 65534, 0) == "nobody 65534 0"
-    assert unix_ask(sock, 0, 0) == "not group 0\n"
-    assert unix_ask(sock, 2, 0) == "not group 0\n"
-    assert unix_ask(sock, 2, 2) == "default 2 2"
-    assert unix_ask(sock, 1, 2) == ""
+    same(unix_ask(sock, 65534, 0), "nobody 65534 0")
+    same(unix_ask(sock, 0, 0), "not group 0\n")
+    same(unix_ask(sock, 2, 0), "not group 0\n")
+    same(unix_ask(sock, 2, 2), "default 2 2")
+    same(unix_ask(sock, 1, 2), "")
     d.wait_line(re.escape("denied by --rules %s:2" % path))
     d.wait_line(re.escape("denied by --rules %s:3" % path))
     assert d.stop() == 0
@@ -555,14 +589,14 @@ def proxy_claimed_address_decides():
 
     def claim(header):
         return ask(port, "127.0.0.1", data=header)
-    assert claim(b"PROXY TCP4 10.1.2.3 127.0.0.1 1234 80\r\n") == b"v4 10.1.2.3 1234"
-    assert claim(b"PROXY TCP4 10.1.2.4 127.0.0.1 1234 80\r\n") == b"nope\n"
-    assert claim(b"PROXY TCP4 10.9.9.9 127.0.0.1 1234 80\r\n") == b"default 10.9.9.9 1234"
-    assert claim(b"PROXY TCP6 2001:db8::7 ::1 4321 80\r\n") == b"v6 2001:db8::7 4321"
-    assert claim(b"PROXY TCP6 2001:db8::8 ::1 4321 80\r\n") == b""
-    assert claim(b"PROXY TCP6 2001:db8::9 ::1 4321 80\r\n") == b"default 2001:db8::9 4321"
+    same(claim(b"PROXY TCP4 10.1.2.3 127.0.0.1 1234 80\r\n"), b"v4 10.1.2.3 1234")
+    same(claim(b"PROXY TCP4 10.1.2.4 127.0.0.1 1234 80\r\n"), b"nope\n")
+    same(claim(b"PROXY TCP4 10.9.9.9 127.0.0.1 1234 80\r\n"), b"default 10.9.9.9 1234")
+    same(claim(b"PROXY TCP6 2001:db8::7 ::1 4321 80\r\n"), b"v6 2001:db8::7 4321")
+    same(claim(b"PROXY TCP6 2001:db8::8 ::1 4321 80\r\n"), b"")
+    same(claim(b"PROXY TCP6 2001:db8::9 ::1 4321 80\r\n"), b"default 2001:db8::9 4321")
     # UNKNOWN claims nothing: the real address, which its rule denies.
-    assert claim(b"PROXY UNKNOWN\r\n") == b"real address\n"
+    same(claim(b"PROXY UNKNOWN\r\n"), b"real address\n")
     d.wait_line(r"^acceptd: 10\.1\.2\.4:1234: denied by --rules %s:2; closed$"
                 % re.escape(path))
     d.wait_line(r"^acceptd: \[2001:db8::8\]:4321: denied by --rules %s:4; closed$"
@@ -582,16 +616,16 @@ def reload_and_wait(d, pattern):
 def sighup_rereads_and_a_broken_file_keeps_the_old_rules():
     path = rules_file('127.0.0.2:allow,V="one"\n:allow,V="default"\n')
     d = Daemon(["--rules", path, "-l", "127.0.0.1:0", "--", "/bin/sh", "-c",
-                'printf "%s" "$V"'])
+                'printf "[%s]" "$V"'])
     port = port_of(d.listening()[0])
     exe = os.readlink("/proc/%d/exe" % d.pid)
-    assert ask(port, "127.0.0.2") == b"one"
+    same(ask(port, "127.0.0.2"), b"[one]")
     with open(path, "w") as f:
         f.write('127.0.0.2:allow,V="two"\n:allow,V="default"\n')
     reload_and_wait(d, r"reload: done")
     assert d.proc.poll() is None and os.readlink("/proc/%d/exe" % d.pid) == exe
-    assert ask(port, "127.0.0.2") == b"two"
-    assert ask(port, "127.0.0.3") == b"default"
+    same(ask(port, "127.0.0.2"), b"[two]")
+    same(ask(port, "127.0.0.3"), b"[default]")
     # Line 3 broken: the old image, and its rules, go on serving.
     with open(path, "w") as f:
         f.write('127.0.0.2:allow,V="three"\n# line 2\n1.2.3:allow\n')
@@ -599,16 +633,86 @@ def sighup_rereads_and_a_broken_file_keeps_the_old_rules():
     assert re.search(r"reload: --rules %s:3: .*; still serving with the old configuration"
                      % re.escape(path), m.group(0)), m.group(0)
     assert d.proc.poll() is None
-    assert ask(port, "127.0.0.2") == b"two"
-    assert ask(port, "127.0.0.3") == b"default"
+    same(ask(port, "127.0.0.2"), b"[two]")
+    same(ask(port, "127.0.0.3"), b"[default]")
     # Mended, the next SIGHUP takes it.
     with open(path, "w") as f:
         f.write('127.0.0.2:allow,V="three"\n')
     reload_and_wait(d, r"reload: done")
-    assert ask(port, "127.0.0.2") == b"three"
-    assert ask(port, "127.0.0.3") == b""      # no default rule now: V unset
+    same(ask(port, "127.0.0.2"), b"[three]")
+    same(ask(port, "127.0.0.3"), b"[]")      # no default rule now: V unset
     assert d.proc.poll() is None
     assert d.stop() == 0
+
+
+@case
+def sighup_carried_connections_count_against_the_new_rules_limit():
+    """A connection accepted before the reload still counts against its
+    source; a rule's -C that the new file adds applies to it."""
+    path = rules_file('127.0.0.2:allow\n')
+    d = Daemon(["-v", "--rules", path, "-l", "127.0.0.1:0"] + HOLD)
+    port = port_of(d.listening()[0])
+    with closing_all() as held:
+        held.append(dial(port, "127.0.0.2"))
+        first = held[0].getsockname()[1]
+        same(line_of(held[0]), "127.0.0.2 1")
+        with open(path, "w") as f:
+            f.write('127.0.0.2:allow,max-per-source="1"\n')
+        reload_and_wait(d, r"reload: done; 1 connection\(s\) carried over")
+        assert closed_at_once(dial(port, "127.0.0.2")), \
+            "the carried connection was not counted against the new rule's -C 1"
+        refusal_line(d, "127.0.0.2", re.escape("source already holds --max-per-source 1"))
+        same(line_of_new(port, "127.0.0.3"), "127.0.0.3 1")
+    d.wait_line(r"^acceptd: end 127\.0\.0\.2:%d pid " % first)
+    same(line_of_new(port, "127.0.0.2"), "127.0.0.2 1")
+    assert d.stop() == 0
+
+
+def line_of_new(port, src):
+    """The first line a new connection from src is served, then closed."""
+    with dial(port, src) as s:
+        return line_of(s)
+
+
+@case
+def rules_key_in_a_config_file():
+    """rules = FILE in --config; with allow/deny in the same file it is an
+    error; --deny on the command line drops the file's rules line, and
+    --rules on the command line its deny lines (acceptd.conf(5))."""
+    wd = tmpdir()
+    path = rules_file('127.0.0.2:allow,V="ruled"\n127.0.0.3:deny\n')
+    handler = "exec = /bin/sh -c 'printf [%s] \"$V\"'\n"
+    cfg = os.path.join(wd, "with-rules.conf")
+    with open(cfg, "w") as f:
+        f.write("listen = 127.0.0.1:0\nrules = %s\n" % path + handler)
+    d = Daemon(["--config", cfg])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), b"[ruled]")
+    same(ask(port, "127.0.0.3"), b"")
+    same(ask(port, "127.0.0.4"), b"[]")
+    assert d.stop() == 0
+    # --deny on the command line: the file's rules line is dropped (127.0.0.3
+    # is let in, V is unset), the command line's ACL decides.
+    d = Daemon(["--config", cfg, "--deny", "127.0.0.2"])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), b"")
+    same(ask(port, "127.0.0.3"), b"[]")
+    d.wait_line(r"127\.0\.0\.2:\d+: denied by --deny 127\.0\.0\.2/32; closed")
+    assert d.stop() == 0
+    # --rules on the command line: the file's deny lines are dropped.
+    acl = os.path.join(wd, "with-acl.conf")
+    with open(acl, "w") as f:
+        f.write("listen = 127.0.0.1:0\ndeny = 127.0.0.2\n" + handler)
+    d = Daemon(["--config", acl, "--rules", path])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), b"[ruled]")
+    assert d.stop() == 0
+    both = os.path.join(wd, "both.conf")
+    with open(both, "w") as f:
+        f.write("listen = 127.0.0.1:0\nrules = %s\ndeny = 127.0.0.9\n" % path + handler)
+    # acceptd.conf(5) promises FILE:LINE for this one too; the line says
+    # only what is wrong (reported, #15), so that is all asserted here.
+    usage_error(["--config", both], r"rules.* and .*deny.*exclude each other")
 
 
 # --- 9. start-up errors ----------------------------------------------------------
@@ -662,7 +766,7 @@ def python_worker_gets_rule_variables_in_conn():
     assert "remote=127.0.0.2" in words, words
     words = conn_words(port, "127.0.0.3")
     assert not [w for w in words if w.startswith(("env=", "unenv="))], words
-    assert ask(port, "127.0.0.4") == b""
+    same(ask(port, "127.0.0.4"), b"")
     assert d.stop() == 0
 
 
@@ -675,13 +779,45 @@ def c_worker_reads_rule_variables_through_libacceptd():
                 "--", C_WORKER, "A", "HOME", "P", "E", "NONE"])
     port = port_of(d.listening()[0])
     d.wait_line(r"worker 0 pid \d+ ready$")
-    assert ask(port, "127.0.0.2").decode().splitlines() == [
+    same(ask(port, "127.0.0.2").decode().splitlines(), [
         "env A=x y", "env HOME", "env P=100%", "env E=",
         "getenv A=x y", "getenv HOME unset", "getenv P=100%", "getenv E=",
-        "getenv NONE unset", "end"]
-    assert ask(port, "127.0.0.3").decode().splitlines() == [
+        "getenv NONE unset", "end"])
+    same(ask(port, "127.0.0.3").decode().splitlines(), [
         "getenv A unset", "getenv HOME unset", "getenv P unset", "getenv E unset",
-        "getenv NONE unset", "end"]
+        "getenv NONE unset", "end"])
+    assert d.stop() == 0
+
+
+@case
+def worker_variable_budget_is_exact():
+    """With --fd-passing a rule's variables may cost 2048 bytes of CONN,
+    each 8 + 3 x len(NAME=VALUE): L plus 678 bytes is exactly 2048 and is
+    served whole (all '%', so the encoding really is three bytes each); one
+    byte more is an error at load naming FILE:LINE.  In spawn mode the
+    longer value is fine and reaches the handler whole."""
+    fits = "%" * 678
+    path = rules_file('# the budget\n127.0.0.2:allow,L="%s"\n' % fits)
+    argv = ["--", C_WORKER, "L"] if C_WORKER and os.path.exists(C_WORKER) \
+        else ["--", sys.executable, PY_WORKER]
+    d = Daemon(["-v", "--rules", path, "--fd-passing", "-w", "1", "-l", "127.0.0.1:0"]
+               + argv)
+    port = port_of(d.listening()[0])
+    d.wait_line(r"worker 0 pid \d+ ready$")
+    out = ask(port, "127.0.0.2").decode()
+    if argv[1] == C_WORKER:
+        same(out.splitlines(), ["env L=" + fits, "getenv L=" + fits, "end"])
+    else:
+        assert " env=L=" + "%25" * 678 + "\n" in out, out[-80:]
+    assert d.stop() == 0
+    over = rules_file('# the budget\n127.0.0.2:allow,L="%s"\n' % (fits + "%"))
+    usage_error(["--rules", over, "--fd-passing", "-w", "1", "-l", "127.0.0.1:0", "--",
+                 sys.executable, PY_WORKER],
+                r"--rules %s:2: its variables do not fit" % re.escape(over))
+    d = Daemon(["--rules", over, "-l", "127.0.0.1:0", "--", "/bin/sh", "-c",
+                'printf "%s" "$L"'])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), (fits + "%").encode())
     assert d.stop() == 0
 
 
@@ -708,9 +844,9 @@ def hundred_thousand_rules():
     took = time.monotonic() - t0
     print("# 100,000 rules: acceptd listening %.3f s after it was started" % took,
           flush=True)
-    assert ask(port, "127.0.0.2") == b"99999"
-    assert ask(port, "127.0.9.77") == b"100000"
-    assert ask(port, "127.0.0.3") == b"default"
+    same(ask(port, "127.0.0.2"), b"99999")
+    same(ask(port, "127.0.9.77"), b"100000")
+    same(ask(port, "127.0.0.3"), b"default")
     assert d.stop() == 0
 
 

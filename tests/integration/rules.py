@@ -372,6 +372,24 @@ def deny_msg_is_written_then_closed_and_no_handler_runs():
     assert d.stop() == 0
 
 
+@case
+def crlf_file_blank_and_comment_lines():
+    """A file saved with CRLF line ends (the CR is not part of a value),
+    blank lines of spaces and tabs, indented comments: line numbers still
+    count every line."""
+    path = rules_file('# rules\r\n\r\n \t\r\n  # indented\r\n'
+                      '127.0.0.2:allow,V="crlf"\r\n127.0.0.3:deny,msg="bye\\r\\n"\r\n'
+                      ':allow\r\n')
+    d = Daemon(["--rules", path, "-l", "127.0.0.1:0", "--", "/bin/sh", "-c",
+                'printf "[%s]" "$V"'])
+    port = port_of(d.listening()[0])
+    same(ask(port, "127.0.0.2"), b"[crlf]")
+    same(ask(port, "127.0.0.3"), b"bye\r\n")
+    same(ask(port, "127.0.0.4"), b"[]")
+    refusal_line(d, "127.0.0.3", re.escape("denied by --rules %s:6" % path))
+    assert d.stop() == 0
+
+
 # --- 3. exec= ---------------------------------------------------------------
 
 @case
@@ -595,6 +613,8 @@ def proxy_claimed_address_decides():
     same(claim(b"PROXY TCP6 2001:db8::7 ::1 4321 80\r\n"), b"v6 2001:db8::7 4321")
     same(claim(b"PROXY TCP6 2001:db8::8 ::1 4321 80\r\n"), b"")
     same(claim(b"PROXY TCP6 2001:db8::9 ::1 4321 80\r\n"), b"default 2001:db8::9 4321")
+    # An IPv4-mapped claim is the IPv4 client.
+    same(claim(b"PROXY TCP6 ::ffff:10.1.2.3 ::1 4321 80\r\n"), b"v4 10.1.2.3 4321")
     # UNKNOWN claims nothing: the real address, which its rule denies.
     same(claim(b"PROXY UNKNOWN\r\n"), b"real address\n")
     d.wait_line(r"^acceptd: 10\.1\.2\.4:1234: denied by --rules %s:2; closed$"

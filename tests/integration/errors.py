@@ -62,6 +62,16 @@ USAGE = [
     # An abstract socket has no file, so no mode to set: refused, not ignored.
     ("socket_mode_on_abstract", ["-l", "unix:@acceptd-x", "--socket-mode", "0600"],
      ["--socket-mode"], "unix:@acceptd-x"),
+    # ...nor an owner; and the owner's names are looked up before any socket
+    ("socket_user_on_abstract", ["-l", "unix:@acceptd-x", "--socket-user", "nobody"],
+     ["--socket-user"], "unix:@acceptd-x"),
+    ("socket_group_on_abstract", ["--socket-group", "0", "-l", "unix:@acceptd-x"],
+     ["--socket-group"], "unix:@acceptd-x"),
+    ("socket_user_unknown", ["--socket-user", "acceptd-no-such-user"], ["--socket-user"],
+     "acceptd-no-such-user"),
+    ("socket_group_unknown", ["--socket-group", "acceptd-no-such-group"], ["--socket-group"],
+     "acceptd-no-such-group"),
+    ("socket_user_empty", ["--socket-user="], ["--socket-user"], None),
 ]
 
 

@@ -144,7 +144,10 @@ static enum opt_result one_line(struct options *o, struct options *scratch,
 		return OPT_USAGE;
 	}
 	group = options_key_group(key);
-	if (first[group] && !options_key_repeatable(key)) {
+	/* Repeating a list (allow, deny) is no mistake; anything else
+	 * twice in a group is, in either order (rules, then allow). */
+	if (first[group] && (!options_key_repeatable(key) ||
+			     !options_key_repeatable(options_key(first_key[group])))) {
 		if (strcmp(first_key[group], kv->key) == 0)
 			snprintf(why, whylen, "%s: given twice (first on line %u)", kv->key,
 				 first[group]);

@@ -39,6 +39,8 @@
  *                         as the config file's exec =; an absolute path)
  *   ,max-per-source=N     allow only: this client's -C (1-1000000)
  *   ,rate=N/SECS          allow only: this client's --rate
+ *                         (N quoted or not: a value starting with a digit
+ *                         runs to the next ',', unlike a variable's)
  * (so a tcprules file that sets a variable named msg, exec, rate or
  * max-per-source means something else here), and a NAME is not empty and
  * has no ','.
@@ -263,6 +265,9 @@ static int parse_target(const char *a, struct target *t, char *err, size_t errle
 	t->range_at = -1;
 	if (alen == 0)
 		return 0;	/* the default */
+	if (strpbrk(a, " \t"))
+		return why(err, errlen, "a blank in the address (tcprules reads none: "
+			   "it would never match)");
 	if (strchr(a, '@'))
 		return why(err, errlen, "USER@ADDRESS rules need ident lookups, "
 			   "which acceptd does not do");
@@ -400,7 +405,7 @@ static int set_rate(struct rule *r, const char *v, char *err, size_t errlen)
 static int own_item(struct rule *r, const char *name, char **pp, char *err, size_t errlen)
 {
 	bool msg = strcmp(name, "msg") == 0;
-	char q = **pp, *v;
+	char q = **pp, *v, num[32];
 	unsigned long n;
 
 	if (!msg && strcmp(name, "exec") && strcmp(name, "rate") &&
@@ -411,9 +416,20 @@ static int own_item(struct rule *r, const char *name, char **pp, char *err, size
 			 msg ? "a deny" : "an allow");
 		return -1;
 	}
-	v = take_value(pp, msg, err, errlen);
-	if (!v)
+	if (name[0] != 'e' && !msg && **pp >= '0' && **pp <= '9') {
+		/* A number needs no quotes: read as tcprules would (the
+		 * first character the quote), max-per-source=525 would be 2. */
+		size_t len = strcspn(*pp, ",");
+
+		if (len >= sizeof num)
+			return why(err, errlen, "a number too long");
+		memcpy(num, *pp, len);
+		num[len] = '\0';
+		*pp += len;
+		v = num;
+	} else if (!(v = take_value(pp, msg, err, errlen))) {
 		return -1;
+	}
 	if ((msg && r->msg) || (name[0] == 'e' && r->argv) ||
 	    (name[0] == 'r' && r->rate_n) || (name[0] == 'm' && !msg && r->max_per_source)) {
 		snprintf(err, errlen, "%s given twice", name);
@@ -500,6 +516,8 @@ static int parse_instructions(struct rule *r, char *p, char *err, size_t errlen)
 	}
 	if (*p == '\0')
 		return 0;
+	if (*p == ' ' || *p == '\t')
+		return why(err, errlen, "a blank after allow or deny (tcprules reads none)");
 	if (*p != ',')
 		return why(err, errlen, "expected ',' after allow or deny");
 	p++;

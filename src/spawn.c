@@ -42,6 +42,12 @@ static bool is_dropped(const char *var)
 {
 	size_t n = strcspn(var, "=");
 
+	/* PROXY_*: what a PROXY v2 header's TLVs say (proxy.c), set per
+	 * connection or not at all - never an inherited value that looks
+	 * like one. */
+	if (strncmp(var, "PROXY_", 6) == 0)
+		return true;
+
 	for (int i = 0; dropped[i]; i++)
 		if (strlen(dropped[i]) == n && strncmp(var, dropped[i], n) == 0)
 			return true;
@@ -233,6 +239,16 @@ static bool rule_names(const struct rule *r, const char *var)
 	return false;
 }
 
+/* Is var i the rule's last word on its name (nothing later sets or
+ * unsets it)?  A later one wins, as in tcpserver's environment. */
+static bool last_word(const struct rule *r, unsigned i)
+{
+	for (unsigned j = i + 1; j < r->n_vars; j++)
+		if (strcmp(r->vars[j].name, r->vars[i].name) == 0)
+			return false;
+	return true;
+}
+
 /* A handler's environment when a rule or PROXY TLVs add to it, built in
  * memory of our own (the parent's; the vfork child only reads it): the
  * base, the UCSPI variables, the TLVs', then the rule's - a variable the
@@ -282,7 +298,7 @@ static char **full_env(const struct server *s, const struct conn_info *c,
 		if (!r || !rule_names(r, xenv + i))
 			env[n++] = xenv + i;
 	for (unsigned i = 0, at = 0; r && i < r->n_vars; i++) {
-		if (!r->vars[i].value)
+		if (!r->vars[i].value || !last_word(r, i))
 			continue;
 		env[n++] = sets + at;
 		at += (unsigned)sprintf(sets + at, "%s=%s", r->vars[i].name,

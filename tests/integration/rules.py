@@ -466,6 +466,21 @@ def rule_unsets_and_overrides_variables():
     assert d.stop() == 0
 
 
+@case
+def a_later_item_for_a_name_wins():
+    # As the workers' env= words: the rule's last word on a name counts,
+    # a set after an unset and an unset after a set alike.
+    path = rules_file(':allow,A="1",A="2",B="x",-B,-C,C="c",-HOME,HOME="/h2"\n')
+    d = Daemon(["--rules", path, "-l", "127.0.0.1:0"] + SHOW_ENV,
+               extra_env={"B": "outer", "C": "outer", "HOME": "/outer"})
+    port = port_of(d.listening()[0])
+    env = served_env(port, "127.0.0.2")     # fails on a name set twice
+    assert env["A"] == "2", env.get("A")
+    assert "B" not in env, env.get("B")
+    assert env["C"] == "c" and env["HOME"] == "/h2", env
+    assert d.stop() == 0
+
+
 # --- 5. a rule's own -C and --rate -------------------------------------------
 
 def once(d, port, src):
@@ -730,9 +745,7 @@ def rules_key_in_a_config_file():
     both = os.path.join(wd, "both.conf")
     with open(both, "w") as f:
         f.write("listen = 127.0.0.1:0\nrules = %s\ndeny = 127.0.0.9\n" % path + handler)
-    # acceptd.conf(5) promises FILE:LINE for this one too; the line says
-    # only what is wrong (reported, #15), so that is all asserted here.
-    usage_error(["--config", both], r"rules.* and .*deny.*exclude each other")
+    usage_error(["--config", both], r"%s:3: deny: excludes rules \(line 2\)" % re.escape(both))
 
 
 # --- 9. start-up errors ----------------------------------------------------------

@@ -158,13 +158,12 @@ static const struct {
 	{ "1.2.3.4:allow,A,B=\"x\"", "NAME=" },
 	{ "1.2.3.4:allow,-", "NAME to unset" },
 	{ "1.2.3.4:allow,-A=\"x\"", "start with '-'" },
-	{ "1.2.3.4:allow # comment", "expected ','" },
+	{ "1.2.3.4:allow # comment", "a blank after allow" },
 	{ "=host.example:allow", "DNS" },
 	{ "mail.example.com:allow", "DNS" },
 	{ "localhost:deny", "DNS" },
 	{ "all:deny", "empty address" },
 	{ "joe@127.0.0.1:allow", "ident" },
-	{ "1.2.3.4 :allow", "DNS" },
 	{ "1.2.3:allow", "four numbers" },
 	{ "1.2.3.4.:allow", "at most three" },
 	{ "1.2.3.4.5:allow", "four numbers" },
@@ -212,6 +211,15 @@ static const struct {
 	{ "1.2.3.4:allow,max-per-source=\"0\"", "1-1000000" },
 	{ "1.2.3.4:allow,max-per-source=\"1000001\"", "1-1000000" },
 	{ "1.2.3.4:allow,max-per-source=\"1\",max-per-source=\"1\"", "twice" },
+	{ "1.2.3.4:allow,max-per-source=1,max-per-source=2", "twice" },
+	{ "1.2.3.4:allow,max-per-source=5x", "1-1000000" },
+	{ "1.2.3.4:allow,max-per-source=0", "1-1000000" },
+	{ "1.2.3.4:allow,rate=20", "N/SECS" },
+	{ "1.2.3.4:allow,rate=123456789012345678901234567890123/1", "too long" },
+	{ " 1.2.3.4:allow", "a blank in the address" },
+	{ "1.2.3.4 :allow", "a blank in the address" },
+	{ "1.2.3.4:allow ,X=\"y\"", "a blank after allow" },
+	{ "1.2.3.4:deny\t", "a blank after allow" },
 };
 
 START_TEST(test_rules_bad)
@@ -391,6 +399,30 @@ START_TEST(test_rules_unix)
 }
 END_TEST
 
+/* The numbers of acceptd's own instructions need no quotes; read as
+ * tcprules reads a value (its first character the quote),
+ * max-per-source=525 would mean 2. */
+START_TEST(test_rules_unquoted_numbers)
+{
+	struct rules *r = parse_ok("10.0.0.1:allow,max-per-source=525,rate=20/1,X=\"y\"\n"
+				   "10.0.0.2:allow,rate=7/60\n");
+	struct peer p = peer_of("10.0.0.1");
+	const struct rule *m = rules_match(r, &p, 0);
+
+	ck_assert_uint_eq(m->max_per_source, 525);
+	ck_assert_uint_eq(m->rate_n, 20);
+	ck_assert_uint_eq(m->rate_secs, 1);
+	ck_assert_uint_eq(m->n_vars, 1);
+	ck_assert_str_eq(m->vars[0].name, "X");
+	ck_assert_str_eq(m->vars[0].value, "y");
+	p = peer_of("10.0.0.2");
+	m = rules_match(r, &p, 0);
+	ck_assert_uint_eq(m->rate_n, 7);
+	ck_assert_uint_eq(m->rate_secs, 60);
+	rules_free(r);
+}
+END_TEST
+
 /* acceptd's own instructions, and what a rule says about itself. */
 START_TEST(test_rules_own)
 {
@@ -532,6 +564,7 @@ Suite *rules_suite(void)
 	tcase_add_test(tc, test_rules_man_instructions);
 	tcase_add_test(tc, test_rules_precedence);
 	tcase_add_test(tc, test_rules_unix);
+	tcase_add_test(tc, test_rules_unquoted_numbers);
 	tcase_add_test(tc, test_rules_own);
 	tcase_add_test(tc, test_rules_err_truncated);
 	tcase_add_test(tc, test_rules_100k);

@@ -55,7 +55,7 @@ void accept_update(struct server *s)
 		s->resume_at_ms = 0;
 	want = may_accept(s);
 	for (int i = 0; i < s->n_lst; i++)
-		arm(s, &s->lst[i], want);
+		arm(s, &s->lst[i], want && dgram_idle(&s->lst[i]));
 }
 
 /* The EMFILE pause (clock.h): over when its time comes. */

@@ -2,7 +2,7 @@
  * addr.c - the one file that knows IPv4 from IPv6.
  *
  * Parses the ADDR forms of -l (PORT, IPV4:PORT, [IPV6]:PORT, HOST:PORT,
- * unix:PATH) strictly and without touching the network, and turns kernel
+ * each with udp: before it for datagrams; unix:PATH, unix-dgram:PATH) strictly and without touching the network, and turns kernel
  * socket addresses into the struct peer that handlers and logs see.  An IPv4
  * client on a dual-stack socket arrives as ::ffff:a.b.c.d; it leaves here as
  * plain IPv4 so that environment, ACLs and per-source counts agree.
@@ -125,15 +125,40 @@ static int parse_host(const char *host, struct addr_spec *out, char *err, size_t
 	return 0;
 }
 
+/* -l's forms: "tcp:" (the default, so rarely written) before an inet
+ * address, "udp:" for a datagram one; unix:PATH a stream, unix-dgram:PATH
+ * datagrams. */
+static int parse_inet(const char *s, struct addr_spec *out, char *err, size_t errlen);
+
 int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->socktype = SOCK_STREAM;
+	if (strncmp(s, "unix:", 5) == 0)
+		return parse_unix(s + 5, out, err, errlen);
+	if (strncmp(s, "unix-dgram:", 11) == 0) {
+		out->socktype = SOCK_DGRAM;
+		return parse_unix(s + 11, out, err, errlen);
+	}
+	if (strncmp(s, "udp:", 4) == 0) {
+		out->socktype = SOCK_DGRAM;
+		s += 4;
+	} else if (strncmp(s, "tcp:", 4) == 0) {
+		s += 4;
+	}
+	if (strncmp(s, "unix:", 5) == 0)
+		return set_err(err, errlen, "a unix socket is unix:PATH (a stream) or "
+			       "unix-dgram:PATH");
+	return parse_inet(s, out, err, errlen);
+}
+
+/* PORT, IPV4:PORT, [IPV6]:PORT or HOST:PORT. */
+static int parse_inet(const char *s, struct addr_spec *out, char *err, size_t errlen)
 {
 	char host[256];
 	const char *colon, *portstr;
 	size_t hlen;
 
-	memset(out, 0, sizeof *out);
-	if (strncmp(s, "unix:", 5) == 0)
-		return parse_unix(s + 5, out, err, errlen);
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
@@ -154,7 +179,8 @@ int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen)
 		if (parse_port(s, &out->port) < 0)
 			return set_err(err, errlen, *s && s[strspn(s, "0123456789")] == '\0' ?
 				       "port must be a number from 0 to 65535" :
-				       "expected PORT, IPV4:PORT, [IPV6]:PORT, HOST:PORT or unix:PATH");
+				       "expected PORT, IPV4:PORT, [IPV6]:PORT, HOST:PORT (udp: before any "
+				       "for datagrams), unix:PATH or unix-dgram:PATH");
 		out->kind = ADDR_ANY;
 		return 0;
 	}

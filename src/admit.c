@@ -41,10 +41,13 @@ void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
 			log_notice("%s: %s (got \"%s\"%s); closed", who, why, esc,
 				   n > 32 ? "..." : "");
 		} else {
-			log_notice("%s: %s; closed", who, why);
+			log_notice("%s: %s; %s", who, why, c->dgram ? "datagram dropped" : "closed");
 		}
 	}
-	close(c->fd);
+	if (c->dgram)
+		(void)recv(c->fd, NULL, 0, MSG_DONTWAIT);	/* read, dropped */
+	else
+		close(c->fd);
 	c->fd = -1;
 }
 
@@ -53,7 +56,9 @@ void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
  * loses it, never the loop its time. */
 static void tell(const struct conn_info *c, const char *msg, size_t len)
 {
-	if (msg)
+	/* Never to a datagram's source: it may be forged, and the answer
+	 * would go to whoever it names (reflection). */
+	if (msg && !c->dgram)
 		(void)send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 

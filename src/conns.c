@@ -29,6 +29,7 @@ struct child {
 	unsigned n_held;	/* old_worker: the connections it still holds */
 	struct peer *held;
 	const char *listener;
+	struct listener *dgram;	/* wait mode: the datagram socket it has */
 };
 
 /* Process groups whose leader exited of our SIGTERM while other members
@@ -136,6 +137,8 @@ void conns_reap(struct server *s)
 			log_exit(ch, status);
 		source_release(s, &ch->remote);
 		s->active--;
+		if (ch->dgram)
+			dgram_reaped(s, ch->dgram);
 		if (ch->stage == 1 && kill(-pid, 0) == 0 && lingering < s->opt->max_conns) {
 			int64_t soon = mono_ms() + LINGER_POLL_MS;
 
@@ -267,6 +270,8 @@ static void hand_over_one(void *rec, void *arg)
 		return;
 	}
 	h->child(h->arg, ch->pid, ch->started_ms, ch->stage, &ch->remote);
+	if (ch->dgram)
+		h->dgram(h->arg, ch->pid, ch->dgram);
 }
 
 /* The reload's hand-over (reload.c writes it): each running handler, and
@@ -302,6 +307,22 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 		if (ch->deadline_ms && (!s->timeout_at_ms || ch->deadline_ms < s->timeout_at_ms))
 			s->timeout_at_ms = ch->deadline_ms;
 	}
+}
+
+/* A handler (tracked already) has l's datagram socket: its exit brings
+ * the socket back (dgram.c). */
+void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l)
+{
+	unsigned char key[TABLE_KEY_MAX];
+	struct child *ch;
+
+	pid_key(pid, key);
+	ch = table_get(s->children, key);
+	if (!ch)
+		return;
+	ch->dgram = l;
+	ch->listener = l->name;
+	l->dgram_pid = pid;
 }
 
 void conns_adopt_worker(struct server *s, pid_t pid)

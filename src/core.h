@@ -114,6 +114,7 @@ enum addr_kind { ADDR_ANY, ADDR_IPV4, ADDR_IPV6, ADDR_HOST, ADDR_UNIX };
 
 struct addr_spec {
 	enum addr_kind kind;
+	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM (udp:, unix-dgram:) */
 	uint16_t port;
 	char host[256];		/* ADDR_HOST: name to resolve */
 	struct sockaddr_storage ss;	/* ADDR_IPV4/IPV6/UNIX: ready to bind */
@@ -145,6 +146,14 @@ struct listener {
 	dev_t unix_dev;		/* identity of the file we created */
 	ino_t unix_ino;
 	struct peer local;	/* the bound address when fixed_local */
+	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM: served by dgram.c */
+	/* SOCK_DGRAM, wait mode: the handler that has the socket now (the
+	 * socket is out of the poll set until it exits), and the back-off
+	 * for handlers that leave their datagram unread. */
+	pid_t dgram_pid;
+	unsigned dgram_fails;
+	int64_t dgram_resume_ms;	/* back in the poll set then; 0 none */
+	uint32_t dgram_mark;		/* the queue's head when it started */
 };
 
 struct rule;
@@ -158,6 +167,7 @@ struct conn_info {
 	gid_t gid;
 	pid_t pid;
 	unsigned connnum;	/* open connections from this source, this one included */
+	bool dgram;		/* a waiting datagram's source; fd is its listener's */
 	const struct rule *rule;	/* --rules: the rule that matched; NULL none */
 	/* More variables for its handler (spawn.c) or worker (pool.c): what
 	 * the PROXY v2 header's TLVs said (proxyq.c).  "NAME=value" strings,
@@ -178,6 +188,8 @@ struct handover {
 		      const struct peer *remote);
 	void (*worker)(void *arg, pid_t pid, unsigned n_held);
 	void (*held)(void *arg, const struct peer *remote);	/* the last worker's */
+	void (*dgram)(void *arg, pid_t pid, const struct listener *l);	/* the last
+				 * child has l's datagram socket (wait mode) */
 	void *arg;
 };
 
@@ -291,6 +303,14 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 		       const struct peer *p);
 void conns_adopt_worker(struct server *s, pid_t pid);
 void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
+void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l);
+
+/* dgram.c - datagram sockets served the inetd way (wait mode) */
+void dgram_ready(struct server *s, struct listener *l);
+void dgram_reaped(struct server *s, struct listener *l);
+int64_t dgram_tick(struct server *s);
+bool dgram_idle(const struct listener *l);
+void dgram_prepare(struct listener *l);
 
 /* listen.c */
 void listen_fix_stdio(void);

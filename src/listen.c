@@ -26,7 +26,7 @@
 
 #include "core.h"
 
-enum sock_class { SC_LISTENING, SC_CONNECTED, SC_NOT_SOCKET, SC_NOT_STREAM };
+enum sock_class { SC_LISTENING, SC_CONNECTED, SC_DGRAM, SC_NOT_SOCKET, SC_NOT_STREAM };
 
 static enum sock_class classify(int fd, int *family)
 {
@@ -39,6 +39,8 @@ static enum sock_class classify(int fd, int *family)
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
 		dom = AF_UNSPEC;
 	*family = dom;
+	if (type == SOCK_DGRAM)
+		return SC_DGRAM;	/* connected or not: served as a listener */
 	if (type != SOCK_STREAM)
 		return SC_NOT_STREAM;
 	l = sizeof acc;
@@ -62,34 +64,71 @@ static struct listener *add_listener(struct server *s)
 }
 
 /* Fills l->local and l->name from the socket itself, so port 0 is shown as
- * the port the kernel picked. */
+ * the port the kernel picked; a datagram socket's name says so, as -l
+ * spells it (udp:127.0.0.1:69, unix-dgram:/run/x). */
 static void describe(struct listener *l, const char *fdname)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
+	int type = SOCK_STREAM;
 
+	len = sizeof type;
+	if (getsockopt(l->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM)
+		l->socktype = SOCK_DGRAM;
+	else
+		l->socktype = SOCK_STREAM;
+	len = sizeof ss;
 	memset(&ss, 0, sizeof ss);
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0)
 		addr_peer_from(&l->local, (struct sockaddr *)&ss, len);
 	l->fixed_local = l->local.family == AF_UNIX ||
 			 ((l->local.family == AF_INET || l->local.family == AF_INET6) &&
 			  !addr_is_wildcard((struct sockaddr *)&ss));
-	if (fdname && *fdname && strcmp(fdname, "unknown") != 0)
+	if (fdname && *fdname && strcmp(fdname, "unknown") != 0) {
 		log_escape(l->name, sizeof l->name, fdname, strlen(fdname));
-	else
+	} else if (l->socktype == SOCK_DGRAM) {
+		char addr[ADDR_STRLEN - 16];	/* the prefix must fit too */
+
+		addr_peer_format(&l->local, addr, sizeof addr);
+		if (l->local.family == AF_UNIX)
+			snprintf(l->name, sizeof l->name, "unix-dgram:%s", addr + 5);
+		else
+			snprintf(l->name, sizeof l->name, "udp:%s", addr);
+	} else {
 		addr_peer_format(&l->local, l->name, sizeof l->name);
+	}
+	if (l->socktype == SOCK_DGRAM)
+		dgram_prepare(l);
 }
 
 static const char *class_why(enum sock_class c)
 {
-	return c == SC_NOT_SOCKET ? "not a socket" : "not a stream socket";
+	return c == SC_NOT_SOCKET ? "not a socket" : "neither a stream nor a datagram socket";
+}
+
+/* Datagrams are read by the PROGRAM they start (wait mode, dgram.c): a
+ * built-in or a --fd-passing pool takes none.  options.c says the same of
+ * -l udp:.  fd: the number as it came (inetd's is 0). */
+static int refuse_dgram(const struct server *s, int fd, const char *fdname, char *err,
+			size_t errlen)
+{
+	if (s->opt->program && !s->opt->fd_passing)
+		return 0;
+	snprintf(err, errlen, "fd %d%s%s%s: a datagram socket, which needs a PROGRAM that "
+		 "reads it (wait mode); %s takes no datagrams", fd, fdname ? " (" : "",
+		 fdname ? fdname : "", fdname ? ")" : "",
+		 s->opt->fd_passing ? "--fd-passing" : "a built-in");
+	return -1;
 }
 
 static int take_inherited(struct server *s, int fd, enum sock_class c,
 			  const char *fdname, char *err, size_t errlen)
 {
-	struct listener *l = add_listener(s);
+	struct listener *l;
 
+	if (c == SC_DGRAM && refuse_dgram(s, fd, fdname, err, errlen) < 0)
+		return -1;
+	l = add_listener(s);
 	if (!l) {
 		snprintf(err, errlen, "fd %d: out of memory", fd);
 		return -1;
@@ -100,8 +139,12 @@ static int take_inherited(struct server *s, int fd, enum sock_class c,
 	if (fdname && *fdname && strcmp(fdname, "unknown") != 0 && !strchr(fdname, ':') &&
 	    strlen(fdname) < sizeof l->fdname)
 		snprintf(l->fdname, sizeof l->fdname, "%s", fdname);
-	if (!l->is_conn && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "fd %d: cannot make non-blocking: %s", fd, strerror(errno));
+	/* A datagram socket goes to its handlers as it is (wait mode): it
+	 * stays blocking, as inetd's handlers expect; dgram.c's own reads
+	 * say MSG_DONTWAIT. */
+	if (!l->is_conn && fcntl(fd, F_SETFL, c == SC_DGRAM ? fcntl(fd, F_GETFL) & ~O_NONBLOCK :
+				 fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "fd %d: cannot set O_NONBLOCK: %s", fd, strerror(errno));
 		return -1;
 	}
 	describe(l, fdname);
@@ -140,7 +183,7 @@ static int from_systemd(struct server *s, char *err, size_t errlen)
 		int fd = 3 + i, fam;
 		enum sock_class c = classify(fd, &fam);
 
-		if (names && is_stored_name(names[i]) && c == SC_LISTENING) {
+		if (names && is_stored_name(names[i]) && (c == SC_LISTENING || c == SC_DGRAM)) {
 			struct stored *more = realloc(stored, sizeof *stored * (size_t)(n_stored + 1));
 
 			if (!more) {
@@ -182,6 +225,14 @@ void listen_store_name(const struct listener *l, char *out, size_t len)
 	out[o] = '\0';
 }
 
+static int socktype_of(int fd)
+{
+	int type = -1;
+	socklen_t len = sizeof type;
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 ? type : -1;
+}
+
 /* A stored listener bound where spec asks (port 0 asks for any port), or
  * -1.  Claimed entries leave the list. */
 static int claim_stored(const struct addr_spec *a)
@@ -193,7 +244,8 @@ static int claim_stored(const struct addr_spec *a)
 		int fd = stored[i].fd;
 
 		memset(&ss, 0, sizeof ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		if (socktype_of(fd) != a->socktype ||
+		    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 			continue;
 		addr_peer_from(&have, (struct sockaddr *)&ss, len);
 		addr_peer_from(&want, (const struct sockaddr *)&a->ss, a->sslen);
@@ -306,8 +358,11 @@ static int from_fd0(struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "fd 0: %s", class_why(c));
 		return -1;
 	}
-	if (c == SC_CONNECTED && !forced && fam != AF_INET && fam != AF_INET6)
+	if ((c == SC_CONNECTED || c == SC_DGRAM) && !forced && fam != AF_INET &&
+	    fam != AF_INET6)
 		return 0;	/* e.g. a socketpair from a supervisor: not inetd */
+	if (c == SC_DGRAM && refuse_dgram(s, 0, NULL, err, errlen) < 0)
+		return -1;
 	fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0 || null < 0) {
@@ -564,8 +619,10 @@ static void remember_unix_file(struct listener *l, const struct peer *want,
 static int reuse_stored(int fd, const struct options *o, struct listener *l,
 			const struct peer *want)
 {
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	listen(fd, (int)o->backlog);	/* the backlog may have changed */
+	if (socktype_of(fd) == SOCK_STREAM) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		listen(fd, (int)o->backlog);	/* the backlog may have changed */
+	}
 	l->fd = fd;
 	l->owned = true;
 	describe(l, NULL);
@@ -575,12 +632,15 @@ static int reuse_stored(int fd, const struct options *o, struct listener *l,
 	return 0;
 }
 
-/* A TCP socket bound to sa with the options every listener gets; -1 with
- * errno set.  Shared by bind_one and listen_probe, so a probe tries
- * exactly what the bind will do. */
-static int bind_tcp(const struct sockaddr *sa, socklen_t salen, const struct options *o)
+/* A TCP or UDP socket bound to sa with the options every listener gets;
+ * -1 with errno set.  Shared by bind_one and listen_probe, so a probe
+ * tries exactly what the bind will do.  A UDP socket stays blocking: it
+ * goes to handlers as it is (take_inherited says why). */
+static int bind_inet(const struct sockaddr *sa, socklen_t salen, int type,
+		     const struct options *o)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
+	int fd = socket(sa->sa_family, type | SOCK_CLOEXEC |
+			(type == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0), e;
 
 	if (fd < 0)
 		return -1;
@@ -619,13 +679,15 @@ static int bind_one(const struct addr_spec *a, const struct options *o,
 	if (own && check_socket_dir(o, want.path, err, errlen) < 0)
 		return errno = EPERM, -1;
 	if (fam == AF_UNIX) {
-		fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = socket(fam, a->socktype | SOCK_CLOEXEC |
+			    (a->socktype == SOCK_STREAM ? SOCK_NONBLOCK : 0), 0);
 		if (fd < 0 || bind_unix(fd, a, o, &mode) < 0)
 			goto fail;
-	} else if ((fd = bind_tcp((const struct sockaddr *)&a->ss, a->sslen, o)) < 0) {
+	} else if ((fd = bind_inet((const struct sockaddr *)&a->ss, a->sslen, a->socktype,
+				   o)) < 0) {
 		goto fail;
 	}
-	if (listen(fd, (int)o->backlog) < 0)
+	if (a->socktype == SOCK_STREAM && listen(fd, (int)o->backlog) < 0)
 		goto fail;
 	if (own && own_unix_file(fd, want.path, o, mode, &made, err, errlen) < 0) {
 		close(fd);
@@ -670,9 +732,9 @@ static int bind_spec_at(void *ctx, const struct addr_spec *a, char *err, size_t 
 }
 
 /* PORT alone: one dual-stack socket, or IPv4 where the host has no IPv6. */
-static int each_any(uint16_t port, spec_fn fn, void *ctx, char *err, size_t errlen)
+static int each_any(uint16_t port, int type, spec_fn fn, void *ctx, char *err, size_t errlen)
 {
-	struct addr_spec a = { .kind = ADDR_IPV6 };
+	struct addr_spec a = { .kind = ADDR_IPV6, .socktype = type };
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 
@@ -696,7 +758,7 @@ static int each_any(uint16_t port, spec_fn fn, void *ctx, char *err, size_t errl
 static int each_host(const struct addr_spec *a, spec_fn fn, void *ctx, char *err,
 		     size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = a->socktype, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL, *ai;
 	char port[8];
 	int r;
@@ -708,7 +770,7 @@ static int each_host(const struct addr_spec *a, spec_fn fn, void *ctx, char *err
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		struct addr_spec one = { .kind = ADDR_IPV4 };
+		struct addr_spec one = { .kind = ADDR_IPV4, .socktype = a->socktype };
 		bool dup = false;
 
 		/* getaddrinfo repeats addresses (once per /etc/hosts line). */
@@ -740,7 +802,7 @@ static int for_each_listen(const struct options *o, spec_fn fn, void *ctx, char 
 		if (addr_parse(list[i], &a, err, errlen) < 0)
 			return -1;	/* options.c checked it already */
 		if (a.kind == ADDR_ANY)
-			r = each_any(a.port, fn, ctx, err, errlen);
+			r = each_any(a.port, a.socktype, fn, ctx, err, errlen);
 		else if (a.kind == ADDR_HOST)
 			r = each_host(&a, fn, ctx, err, errlen);
 		else
@@ -753,7 +815,8 @@ static int for_each_listen(const struct options *o, spec_fn fn, void *ctx, char 
 
 /* Whether one of our own listeners is bound where sa asks (port 0: any
  * port), so a new image would take it over: claim_stored's rule. */
-static bool held_by_us(const struct server *s, const struct sockaddr *sa, socklen_t salen)
+static bool held_by_us(const struct server *s, const struct sockaddr *sa, socklen_t salen,
+		       int type)
 {
 	struct peer want;
 
@@ -765,7 +828,7 @@ static bool held_by_us(const struct server *s, const struct sockaddr *sa, sockle
 		struct peer have;
 
 		memset(&ss, 0, sizeof ss);
-		if (!l->owned || l->is_conn || l->fd < 0 ||
+		if (!l->owned || l->is_conn || l->fd < 0 || l->socktype != type ||
 		    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
 			continue;
 		addr_peer_from(&have, (struct sockaddr *)&ss, len);
@@ -801,7 +864,7 @@ static int probe_unix(const struct probe_ctx *p, const struct addr_spec *a, char
 
 	addr_peer_from(&want, sa, a->sslen);
 	if (!want.path[0] || want.path[0] == '@' ||
-	    (held_by_us(p->s, sa, a->sslen) && stat(want.path, &st) == 0))
+	    (held_by_us(p->s, sa, a->sslen, a->socktype) && stat(want.path, &st) == 0))
 		return 0;
 	dir_of(want.path, dir, sizeof dir);
 	if (access(dir, W_OK | X_OK) < 0) {
@@ -831,9 +894,9 @@ static int probe_one(void *ctx, const struct addr_spec *a, char *err, size_t err
 
 	if (sa->sa_family == AF_UNIX)
 		return probe_unix(p, a, err, errlen);
-	if (held_by_us(p->s, sa, a->sslen))
+	if (held_by_us(p->s, sa, a->sslen, a->socktype))
 		return 0;
-	fd = bind_tcp(sa, a->sslen, p->o);
+	fd = bind_inet(sa, a->sslen, a->socktype, p->o);
 	if (fd >= 0) {
 		close(fd);
 		return 0;

@@ -127,6 +127,7 @@ bool reload_quiet(const struct server *s)
  *   child PID STARTED_MS STAGE PEER     a running handler
  *   worker PID N                        a pool worker, then its N...
  *   held PEER                           ...connections
+ *   dgram PID FDNAME                    the child has that datagram socket
  * PEER is FAMILY(4, 6, u) HEX32 PORT. */
 static void put_peer(FILE *f, const struct peer *p)
 {
@@ -154,12 +155,23 @@ static void put_held(void *arg, const struct peer *remote)
 	put_peer(arg, remote);
 }
 
+static void fd_name(const struct listener *l, char *out, size_t len);
+
+static void put_dgram(void *arg, pid_t pid, const struct listener *l)
+{
+	char name[256];
+
+	fd_name(l, name, sizeof name);
+	fprintf(arg, "dgram %d %s\n", (int)pid, name);
+}
+
 static int write_state(struct server *s)
 {
 	/* CLOEXEC: only the copy move_to_three puts at 3+n crosses the exec;
 	 * this one would otherwise stay open in every later image. */
 	int fd = memfd_create("acceptd-reexec", MFD_CLOEXEC), dupfd;
-	struct handover h = { .child = put_child, .worker = put_worker, .held = put_held };
+	struct handover h = { .child = put_child, .worker = put_worker, .held = put_held,
+		.dgram = put_dgram };
 	FILE *f;
 
 	if (fd < 0)
@@ -387,11 +399,26 @@ static bool our_child(int pid)
 	       waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* A running handler of the old image has a datagram socket: until it
+ * exits, the socket stays out of this image's poll set too. */
+static void adopt_dgram(struct server *s, pid_t pid, const char *name)
+{
+	char have[256];
+
+	for (int i = 0; i < s->n_lst; i++) {
+		fd_name(&s->lst[i], have, sizeof have);
+		if (s->lst[i].socktype == SOCK_DGRAM && strcmp(have, name) == 0) {
+			conns_adopt_dgram(s, pid, &s->lst[i]);
+			return;
+		}
+	}
+}
+
 /* The new image: picks up what the old one handed over. */
 void reload_restore(struct server *s)
 {
 	const char *v = getenv("ACCEPTD_REEXEC");
-	char line[256], fam[4], hex[40];
+	char line[512], fam[4], hex[40], name[256];
 	unsigned long long a, b, c;
 	int fd, held = 0;
 	pid_t worker = 0;
@@ -441,6 +468,8 @@ void reload_restore(struct server *s)
 			}
 			worker = pid;
 			conns_adopt_worker(s, pid);
+		} else if (sscanf(line, "dgram %d %255s", &pid, name) == 2) {
+			adopt_dgram(s, pid, name);
 		} else if (held > 0 && sscanf(line, "held %3s %39s %u", fam, hex, &port) == 3 &&
 			   parse_peer(fam, hex, port, &p) == 0) {
 			if (worker)

@@ -194,6 +194,7 @@ static int64_t timers(struct server *s)
 	at = deadline_earlier(at, conns_tick(s));
 	at = deadline_earlier(at, idle_tick(s));
 	at = deadline_earlier(at, stop_tick(s));
+	at = deadline_earlier(at, dgram_tick(s));
 	at = deadline_earlier(at, accept_tick(s));
 	at = deadline_earlier(at, notify_tick(s));
 	return deadline_earlier(at, log_limits_flush(false));
@@ -298,12 +299,25 @@ static void dispatch(struct server *s, struct epoll_event *ev)
 
 	if (k == NULL)
 		on_signals(s);
+	else if (*k == EV_LISTENER && ((struct listener *)(void *)k)->socktype == SOCK_DGRAM)
+		dgram_ready(s, (struct listener *)(void *)k);
 	else if (*k == EV_LISTENER)
 		accept_ready(s, (struct listener *)(void *)k);
 	else if (*k == EV_PROXY)
 		proxyq_readable(s, (struct pconn *)(void *)k, ev->events);
 	else
 		pool_readable(s, (struct wslot *)(void *)k);
+}
+
+/* A datagram carries no PROXY header: say so once, at start. */
+static void warn_dgram_proxy(const struct server *s)
+{
+	for (int i = 0; i < s->n_lst; i++)
+		if (s->lst[i].socktype == SOCK_DGRAM) {
+			log_warn("%s: a datagram socket carries no PROXY header: its datagrams "
+				 "are admitted by their own source", s->lst[i].name);
+			return;
+		}
 }
 
 int server_run(struct server *s)
@@ -320,8 +334,10 @@ int server_run(struct server *s)
 	if (s->opt->proxy_protocol && !s->opt->n_proxy_from)
 		log_warn("--proxy-protocol without --proxy-from: any client that can "
 			 "connect may claim any address");
-	if (s->opt->proxy_protocol)
+	if (s->opt->proxy_protocol) {
 		warn_abstract_untrusted(s);
+		warn_dgram_proxy(s);
+	}
 	if (!s->opt->program || s->opt->fd_passing) {
 		if (poolsup_init(s) < 0) {
 			log_err("cannot start the worker pool: %s", strerror(errno));

@@ -35,6 +35,8 @@ static const char *const dropped[] = {
 	"TCPREMOTEPORT", "TCPREMOTEHOST", "TCPREMOTEINFO", "TCPCONNNUM",
 	"UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID", "UNIXLOCALPATH",
 	"UNIXREMOTEUID", "UNIXREMOTEGID",	/* names of acceptd 0.1's */
+	"UDPLOCALIP", "UDPLOCALPORT", "UDPLOCALADDR", "UDPREMOTEIP", "UDPREMOTEPORT",
+	"UDPREMOTEADDR",
 	"REMOTE_ADDR", "REMOTE_PORT", "ACCEPTD_LISTENER", "ACCEPTD_WORKER_FD", "ACCEPTD_REEXEC", NULL
 };
 
@@ -123,16 +125,41 @@ static void env_add(struct envbuf *b, const char *fmt, ...)
 static void conn_env(const struct conn_info *c, const char *lname, struct envbuf *b)
 {
 	b->n = 0;
+	if (c->dgram && c->remote.family != AF_UNIX) {
+		/* udpsvd's names (ipsvd), and busybox's IP:PORT forms; the
+		 * remote is the first datagram's source. */
+		char addr[ADDR_STRLEN];
+
+		env_add(b, "PROTO=UDP");
+		env_add(b, "UDPLOCALIP=%s", c->local.ip);
+		env_add(b, "UDPLOCALPORT=%u", c->local.port);
+		addr_peer_format(&c->local, addr, sizeof addr);
+		env_add(b, "UDPLOCALADDR=%s", addr);
+		env_add(b, "UDPREMOTEIP=%s", c->remote.ip);
+		env_add(b, "UDPREMOTEPORT=%u", c->remote.port);
+		addr_peer_format(&c->remote, addr, sizeof addr);
+		env_add(b, "UDPREMOTEADDR=%s", addr);
+		env_add(b, "ACCEPTD_LISTENER=%s", lname);
+		return;
+	}
 	if (c->remote.family == AF_UNIX) {
 		/* UCSPI-UNIX's names (ucspi-unix, nosh): SO_PEERCRED gives
 		 * the effective ids.  The listener's path is as bound, "@" for
-		 * an abstract name; an unnamed socket has none to give. */
+		 * an abstract name; an unnamed socket has none to give.  A
+		 * datagram's sender is known when the kernel said
+		 * (SCM_CREDENTIALS, dgram.c). */
 		env_add(b, "PROTO=UNIX");
-		env_add(b, "UNIXREMOTEEUID=%u", (unsigned)c->uid);
-		env_add(b, "UNIXREMOTEEGID=%u", (unsigned)c->gid);
-		env_add(b, "UNIXREMOTEPID=%d", (int)c->pid);
+		if (!c->dgram || c->uid != (uid_t)-1) {
+			env_add(b, "UNIXREMOTEEUID=%u", (unsigned)c->uid);
+			env_add(b, "UNIXREMOTEEGID=%u", (unsigned)c->gid);
+			env_add(b, "UNIXREMOTEPID=%d", (int)c->pid);
+		}
 		if (c->local.path[0])
 			env_add(b, "UNIXLOCALPATH=%s", c->local.path);
+		if (c->dgram) {
+			env_add(b, "ACCEPTD_LISTENER=%s", lname);
+			return;
+		}
 	} else {
 		env_add(b, "PROTO=TCP");
 		env_add(b, "TCPLOCALIP=%s", c->local.ip);

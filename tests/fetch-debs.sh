@@ -1,7 +1,8 @@
 #!/bin/sh
 # fetch-debs.sh [DIR] - download the .debs that some tests unpack instead of
 # installing (OpenBSD inetd conflicts with xinetd as a package; OpenRC wants
-# to be the init system), into DIR (default: build/debs in the source tree,
+# to be the init system; tftpd-hpa would start a tftp service of its own,
+# and the datagram tests run only its in.tftpd), into DIR (default: build/debs in the source tree,
 # where tests/integration/helpers/inetds.py looks; ACCEPTD_TEST_DEBS moves
 # both).  tests/dev.sh check runs it before any test starts, so that no
 # test touches the network.  Keeps what is already there; exits 1, naming
@@ -9,7 +10,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-${ACCEPTD_TEST_DEBS:-$top/build/debs}}
-pkgs="openbsd-inetd openrc librc1 libeinfo1"
+pkgs="openbsd-inetd openrc librc1 libeinfo1 tftpd-hpa"
 
 mkdir -p "$dir"
 cd "$dir"

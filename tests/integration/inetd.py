@@ -484,13 +484,27 @@ def unix_socketpair_without_i_is_not_inetd():
 
 
 @case
-def udp_socket_on_fd0_is_an_error():
+def udp_socket_on_fd0_with_a_builtin_is_an_error():
+    # inetd's "dgram udp wait": served by a PROGRAM that reads it
+    # (dgram.py); a built-in takes no datagrams.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
         d = Daemon(["-l", "127.0.0.1:0"], stdin=u)
         rc = d.wait()
     assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
-    assert re.search(r"fd 0\b.*not a stream socket", d.log()), d.log()
+    assert re.search(r"fd 0\b.*a datagram socket, which needs a PROGRAM.*a built-in",
+                     d.log()), d.log()
+    assert "listening on" not in d.log(), d.log()
+
+
+@case
+def seqpacket_socket_on_fd0_is_an_error():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with a, b:
+        d = Daemon(["-i", "--", "/bin/cat"], stdin=a)
+        rc = d.wait()
+    assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
+    assert re.search(r"fd 0\b.*neither a stream nor a datagram socket", d.log()), d.log()
     assert "listening on" not in d.log(), d.log()
 
 

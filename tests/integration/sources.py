@@ -381,13 +381,25 @@ def ssa_inetd_style_forced_with_i():
 # --- LISTEN_FDS by hand: what is not a listening stream socket ---------------
 
 @case
-def listen_fds_udp_socket_is_an_error():
+def listen_fds_udp_socket_with_a_builtin_is_an_error():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
         d = listen_exec([u.fileno()], ["-l", "127.0.0.1:0"])
         rc = d.wait()
     assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
-    assert re.search(r"fd 3\b.*not a stream socket", d.log()), d.log()
+    assert re.search(r"fd 3\b.*a datagram socket, which needs a PROGRAM.*a built-in",
+                     d.log()), d.log()
+    assert not listeners_in_log(d), "fell back to its own listener:\n" + d.log()
+
+
+@case
+def listen_fds_seqpacket_socket_is_an_error():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with a, b:
+        d = listen_exec([a.fileno()], ["-l", "127.0.0.1:0", "--", "/bin/cat"])
+        rc = d.wait()
+    assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
+    assert re.search(r"fd 3\b.*neither a stream nor a datagram socket", d.log()), d.log()
     assert not listeners_in_log(d), "fell back to its own listener:\n" + d.log()
 
 

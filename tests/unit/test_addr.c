@@ -119,6 +119,44 @@ START_TEST(test_addr_parse_good)
 }
 END_TEST
 
+/* Every form again behind udp: (unix-dgram: for unix:) is the same
+ * address for datagrams, and behind tcp: for a stream; the plain forms
+ * are streams. */
+START_TEST(test_addr_parse_socktype)
+{
+	static const char *const bad_typed[] = { "udp:", "tcp:", "unix-dgram:", "udp:unix:/x",
+		"tcp:unix:/x", "udp: 80", "udp:80 ", "unix-dgram" };
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		bool un = strncmp(good[i].in, "unix:", 5) == 0;
+		char in[300], err[160] = "";
+		struct addr_spec a;
+
+		ck_assert_int_eq(addr_parse(good[i].in, &a, err, sizeof err), 0);
+		ck_assert_int_eq(a.socktype, SOCK_STREAM);
+		snprintf(in, sizeof in, "%s%s", un ? "unix-dgram:" : "udp:",
+			 un ? good[i].in + 5 : good[i].in);
+		ck_assert_msg(addr_parse(in, &a, err, sizeof err) == 0, "%s refused: %s", in, err);
+		ck_assert_msg(a.socktype == SOCK_DGRAM, "%s: not a datagram socket", in);
+		check_good(i, &a);
+		if (un)
+			continue;
+		snprintf(in, sizeof in, "tcp:%s", good[i].in);
+		ck_assert_msg(addr_parse(in, &a, err, sizeof err) == 0, "%s refused: %s", in, err);
+		ck_assert_int_eq(a.socktype, SOCK_STREAM);
+		check_good(i, &a);
+	}
+	for (size_t i = 0; i < sizeof bad_typed / sizeof bad_typed[0]; i++) {
+		struct addr_spec a;
+		char err[160] = "";
+
+		ck_assert_msg(addr_parse(bad_typed[i], &a, err, sizeof err) == -1,
+			      "%s accepted", bad_typed[i]);
+		ck_assert_msg(err[0], "%s: no reason given", bad_typed[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_addr_parse_ipv4_bytes)
 {
 	static const unsigned char want[] = { 0, 80, 127, 0, 0, 1 };
@@ -273,6 +311,7 @@ Suite *addr_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_addr_parse_good);
+	tcase_add_test(tc, test_addr_parse_socktype);
 	tcase_add_test(tc, test_addr_parse_ipv4_bytes);
 	tcase_add_test(tc, test_addr_parse_bad);
 	tcase_add_test(tc, test_addr_peer);

@@ -28,7 +28,8 @@ static void arm(struct server *s, struct listener *l, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &l->kind };
 
-	if (l->armed == on || l->fd < 0 || l->is_conn)
+	/* In a built-in's pool a worker answers the datagram sockets. */
+	if (l->armed == on || l->fd < 0 || l->is_conn || (l->socktype == SOCK_DGRAM && s->pool))
 		return;
 	if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) == 0)
 		l->armed = on;

@@ -82,9 +82,8 @@ uint32_t builtin_time_value(time_t now)
 	return (uint32_t)((uint64_t)now + 2208988800ULL);
 }
 
-static size_t daytime_line(char *line, size_t len)
+static size_t daytime_line(char *line, size_t len, time_t now)
 {
-	time_t now = time(NULL);
 	struct tm tm;
 
 	localtime_r(&now, &tm);
@@ -184,7 +183,7 @@ uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd)
 	switch (kind) {
 	case BUILTIN_DAYTIME:
 		/* A fresh socket takes a few dozen bytes without blocking. */
-		w = write(fd, line, daytime_line(line, sizeof line));
+		w = write(fd, line, daytime_line(line, sizeof line, time(NULL)));
 		return (void)w, 0;
 	case BUILTIN_TIME: {
 		uint32_t v = htonl(builtin_time_value(time(NULL)));
@@ -212,6 +211,54 @@ uint32_t builtin_step(struct bconn *b, uint32_t events)
 	case BUILTIN_DISCARD: return drain_input(b->fd);
 	case BUILTIN_CHARGEN: return chargen_step(b, events);
 	default: return 0;
+	}
+}
+
+/* The answer to one datagram (the RFCs' UDP forms) into out, and its
+ * length; 0 for none (discard, or nothing to say).  A reply goes to
+ * whatever address the request names, which anyone can forge: none is
+ * longer than its request except where the RFC says so - chargen's
+ * BUILTIN_CHARGEN_DGRAM characters (RFC 864: 0 to 512), daytime's line,
+ * time's 4 bytes - and the worker rate-limits every source (wdgram.c).
+ * *line: chargen's place in the pattern, carried from one to the next. */
+size_t builtin_dgram_reply(enum builtin_kind kind, const void *req, size_t len,
+			   unsigned *line, time_t now, char *out, size_t outmax)
+{
+	size_t n = 0;
+
+	switch (kind) {
+	case BUILTIN_ECHO:
+		if (len > outmax)
+			return 0;	/* never cut: the peer would get another datagram */
+		memcpy(out, req, len);
+		return len;
+	case BUILTIN_CHARGEN:
+		pattern_init();
+		while (n + 74 <= BUILTIN_CHARGEN_DGRAM && n + 74 <= outmax) {
+			memcpy(out + n, pattern + (*line % 95) * 74, 74);
+			*line = (*line + 1) % 95;
+			n += 74;
+		}
+		return n;
+	case BUILTIN_DAYTIME: {
+		char tmp[64];
+
+		n = daytime_line(tmp, sizeof tmp, now);
+		if (n > outmax)
+			return 0;
+		memcpy(out, tmp, n);
+		return n;
+	}
+	case BUILTIN_TIME: {
+		uint32_t v = htonl(builtin_time_value(now));
+
+		if (outmax < sizeof v)
+			return 0;
+		memcpy(out, &v, sizeof v);
+		return sizeof v;
+	}
+	default:
+		return 0;
 	}
 }
 

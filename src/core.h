@@ -259,6 +259,9 @@ uint32_t builtin_begin(struct bconn *b, enum builtin_kind kind, int fd);
 uint32_t builtin_step(struct bconn *b, uint32_t events);
 void builtin_end(struct bconn *b);
 size_t builtin_chargen_line(unsigned line, char out[74]);
+#define BUILTIN_CHARGEN_DGRAM (6 * 74)	/* RFC 864 over UDP: at most 512 */
+size_t builtin_dgram_reply(enum builtin_kind kind, const void *req, size_t len,
+			   unsigned *line, time_t now, char *out, size_t outmax);
 uint32_t builtin_time_value(time_t now);
 
 /* cidr.c */
@@ -537,6 +540,7 @@ void source_key(const struct options *o, const struct peer *p,
 unsigned source_acquire(struct server *s, const struct peer *p);
 void source_release(struct server *s, const struct peer *p);
 bool source_gcra(int64_t *tat_us, int64_t now_us, int64_t interval_us, unsigned burst);
+int source_rate(struct server *s, const struct peer *p, unsigned n, unsigned secs);
 bool source_rate_ok(struct server *s, const struct peer *p, unsigned n, unsigned secs);
 
 /* spawn.c */
@@ -556,6 +560,14 @@ void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
 size_t table_sweep(struct table *t, bool (*expired)(const void *rec));
 
 /* worker.c */
-pid_t worker_fork(struct server *s, int ch);
+pid_t worker_fork(struct server *s, int ch, bool dgrams);
+
+/* wdgram.c - the built-ins over datagram sockets, in a pool worker; a
+ * per-source rate on by default (--rate or a rule's replaces it) */
+#define WDGRAM_RATE_N 10
+#define WDGRAM_RATE_SECS 1
+bool wdgram_start(struct server *s, int epfd);
+void wdgram_stop(struct server *s, int epfd);
+void wdgram_ready(struct server *s, struct listener *l);
 
 #endif

@@ -106,18 +106,18 @@ static const char *class_why(enum sock_class c)
 	return c == SC_NOT_SOCKET ? "not a socket" : "neither a stream nor a datagram socket";
 }
 
-/* Datagrams are read by the PROGRAM they start (wait mode, dgram.c): a
- * built-in or a --fd-passing pool takes none.  options.c says the same of
- * -l udp:.  fd: the number as it came (inetd's is 0). */
+/* Datagrams are read by the PROGRAM they start (wait mode, dgram.c) or
+ * answered by a built-in's worker (wdgram.c); --fd-passing workers take
+ * connections only.  options.c says the same of -l udp:.  fd: the number
+ * as it came (inetd's is 0). */
 static int refuse_dgram(const struct server *s, int fd, const char *fdname, char *err,
 			size_t errlen)
 {
-	if (s->opt->program && !s->opt->fd_passing)
+	if (!s->opt->fd_passing)
 		return 0;
-	snprintf(err, errlen, "fd %d%s%s%s: a datagram socket, which needs a PROGRAM that "
-		 "reads it (wait mode); %s takes no datagrams", fd, fdname ? " (" : "",
-		 fdname ? fdname : "", fdname ? ")" : "",
-		 s->opt->fd_passing ? "--fd-passing" : "a built-in");
+	snprintf(err, errlen, "fd %d%s%s%s: a datagram socket: --fd-passing workers take "
+		 "connections, not datagrams", fd, fdname ? " (" : "", fdname ? fdname : "",
+		 fdname ? ")" : "");
 	return -1;
 }
 

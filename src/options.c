@@ -717,15 +717,15 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 			 "put the networks in '%s')", o->acl[0].allow ? "allow" : "deny", o->rules);
 		return OPT_USAGE;
 	}
-	for (int i = 0; i < o->n_listen && (!o->program || o->fd_passing); i++) {
+	for (int i = 0; i < o->n_listen && o->fd_passing; i++) {
 		struct addr_spec spec;
 		char why[160];
 
 		if (addr_parse(o->listen[i], &spec, why, sizeof why) == 0 &&
 		    spec.socktype == SOCK_DGRAM) {
-			snprintf(err, errlen, "--listen '%s': datagrams need a PROGRAM that reads "
-				 "them (wait mode); %s takes none", o->listen[i],
-				 o->fd_passing ? "--fd-passing" : "a built-in");
+			snprintf(err, errlen, "--listen '%s': --fd-passing workers take connections, "
+				 "not datagrams (a PROGRAM that reads them runs without it)",
+				 o->listen[i]);
 			return OPT_USAGE;
 		}
 	}

@@ -34,7 +34,7 @@ static void start_worker(struct server *s, struct wslot *w)
 		log_err("worker %d: socketpair: %s", w->idx, strerror(errno));
 		goto retry;
 	}
-	pid = s->opt->program ? spawn_worker(s, sv[1]) : worker_fork(s, sv[1]);
+	pid = s->opt->program ? spawn_worker(s, sv[1]) : worker_fork(s, sv[1], w->idx == 0);
 	close(sv[1]);
 	if (pid < 0) {
 		log_err("worker %d: cannot start: %s", w->idx, strerror(errno));

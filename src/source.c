@@ -112,39 +112,63 @@ static bool bucket_full(const void *rec)
 	return ((const struct bucket *)rec)->tat_us <= sweep_now_us;
 }
 
+/* p's source's bucket, made if need be; NULL when the table is full
+ * even after a sweep of the buckets that are full again. */
+static struct bucket *bucket_of(struct server *s, const struct peer *p, int64_t now)
+{
+	static int64_t last_sweep_ms;
+	unsigned char key[TABLE_KEY_MAX];
+	struct bucket *b;
+
+	if (!s->rates && !(s->rates = table_new(RATE_SOURCES_MAX, sizeof(struct bucket))))
+		return NULL;
+	source_key(s->opt, p, key);
+	b = table_get(s->rates, key);
+	if (b)
+		return b;
+	if (table_count(s->rates) >= RATE_SOURCES_MAX &&
+	    now / 1000 - last_sweep_ms >= SWEEP_EVERY_MS) {
+		last_sweep_ms = now / 1000;
+		sweep_now_us = now;
+		table_sweep(s->rates, bucket_full);
+	}
+	return table_put(s->rates, key);
+}
+
+/* May p's source have one more now, at n per secs?  1 yes, 0 no, -1 no
+ * room to count it (RATE_SOURCES_MAX sources within one period). */
+int source_rate(struct server *s, const struct peer *p, unsigned n, unsigned secs)
+{
+	int64_t now = mono_us();
+	int64_t interval = (int64_t)secs * 1000000 / n;
+	struct bucket *b = bucket_of(s, p, now);
+
+	if (!b)
+		return -1;
+	return source_gcra(&b->tat_us, now, interval ? interval : 1, n) ? 1 : 0;
+}
+
 /* May p's source open one more connection now, at n per secs (--rate,
- * or the client's rule's)? */
+ * or the client's rule's)?  A connection the table has no room for
+ * passes, counted in a warning: refusing every new source during a
+ * flood would be the attacker's win. */
 bool source_rate_ok(struct server *s, const struct peer *p, unsigned n, unsigned secs)
 {
 	static unsigned long long untracked;
-	static int64_t last_sweep_ms, warned_ms;
-	unsigned char key[TABLE_KEY_MAX];
-	int64_t now = mono_us();
-	int64_t interval = (int64_t)secs * 1000000 / n;
-	struct bucket *b;
+	static int64_t warned_ms;
+	int r = source_rate(s, p, n, secs);
+	int64_t now = mono_ms();
 
-	source_key(s->opt, p, key);
-	b = table_get(s->rates, key);
-	if (!b) {
-		if (table_count(s->rates) >= RATE_SOURCES_MAX &&
-		    now / 1000 - last_sweep_ms >= SWEEP_EVERY_MS) {
-			last_sweep_ms = now / 1000;
-			sweep_now_us = now;
-			table_sweep(s->rates, bucket_full);
-		}
-		b = table_put(s->rates, key);
-		if (!b) {
-			/* One line a minute: the state lasts as long as the flood. */
-			untracked++;
-			if (now / 1000 - warned_ms >= UNTRACKED_WARN_MS || !warned_ms) {
-				warned_ms = now / 1000;
-				log_warn("--rate: more than %d sources within one period; %llu "
-					 "connection(s) from new sources passed unchecked",
-					 RATE_SOURCES_MAX, untracked);
-				untracked = 0;
-			}
-			return true;
-		}
+	if (r >= 0)
+		return r == 1;
+	/* One line a minute: the state lasts as long as the flood. */
+	untracked++;
+	if (now - warned_ms >= UNTRACKED_WARN_MS || !warned_ms) {
+		warned_ms = now;
+		log_warn("--rate: more than %d sources within one period; %llu "
+			 "connection(s) from new sources passed unchecked",
+			 RATE_SOURCES_MAX, untracked);
+		untracked = 0;
 	}
-	return source_gcra(&b->tat_us, now, interval ? interval : 1, n);
+	return true;
 }

@@ -9,6 +9,9 @@
  * epoll loop, and report each finished connection with DONE - batched, one
  * message per loop turn.  STOP, or the master's end closing, means: take
  * nothing new, finish what is open, exit.
+ *
+ * Worker 0 also answers the datagram sockets, which it keeps from the
+ * master (wdgram.c): one reader, so the per-source rate is exact.
  */
 #include "config.h"
 
@@ -35,10 +38,12 @@ struct wconn {
 };
 
 struct wstate {
+	struct server *s;	/* this process's copy of the master's */
 	int epfd;
 	enum builtin_kind kind;
 	unsigned open;
 	bool stopping;
+	bool dgrams;		/* serving datagram sockets too */
 	uint64_t done[DONE_BATCH];
 	size_t ndone;
 };
@@ -128,6 +133,9 @@ static bool on_master_message(struct wstate *ws, const char *msg, ssize_t n, int
 			close(fd);
 		ws->stopping = true;	/* STOP, or the master is gone */
 		epoll_ctl(ws->epfd, EPOLL_CTL_DEL, CH_FD, NULL);
+		if (ws->dgrams)
+			wdgram_stop(ws->s, ws->epfd);
+		ws->dgrams = false;
 		return false;
 	}
 	if (wire_verb(msg, (size_t)n) != WIRE_CONN || wire_parse_conn(msg, (size_t)n, &m) < 0) {
@@ -209,20 +217,28 @@ static int handshake(void)
 	return fdpass_send_flags(CH_FD, msg, (size_t)n, -1, 0) < 0 ? -1 : 0;
 }
 
-static void worker_main(enum builtin_kind kind) __attribute__((noreturn));
+static bool is_listener(const struct wstate *ws, const void *p)
+{
+	const struct listener *l = p;
 
-static void worker_main(enum builtin_kind kind)
+	return l >= ws->s->lst && l < ws->s->lst + ws->s->n_lst;
+}
+
+static void worker_main(struct server *s, bool dgrams) __attribute__((noreturn));
+
+static void worker_main(struct server *s, bool dgrams)
 {
 	struct epoll_event evs[256], ev = { .events = EPOLLIN, .data.ptr = NULL };
-	struct wstate ws = { .kind = kind };
+	struct wstate ws = { .s = s, .kind = s->opt->builtin };
 
 	ws.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ws.epfd < 0 || handshake() < 0 ||
 	    epoll_ctl(ws.epfd, EPOLL_CTL_ADD, CH_FD, &ev) < 0)
 		_exit(1);
+	ws.dgrams = dgrams && wdgram_start(s, ws.epfd);
 	while (!ws.stopping || ws.open > 0) {
 		/* Nothing open: wait on the channel itself, no epoll_wait. */
-		if (ws.open == 0) {
+		if (ws.open == 0 && !ws.dgrams) {
 			on_channel(&ws, true);
 			flush_done(&ws);
 			continue;
@@ -234,36 +250,77 @@ static void worker_main(enum builtin_kind kind)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				on_channel(&ws, false);
+			else if (is_listener(&ws, evs[i].data.ptr))
+				wdgram_ready(s, evs[i].data.ptr);
 			else
 				on_conn(&ws, evs[i].data.ptr, evs[i].events);
 		}
 		flush_done(&ws);
+		(void)log_limits_flush(false);	/* the datagram refusals' counts */
 	}
 	_exit(0);
 }
 
-/* Starts a built-in worker with ch as its channel; returns its pid. */
-pid_t worker_fork(struct server *s, int ch)
+/* Closes every fd above CH_FD but those in keep[0..n), sorted. */
+static void close_all_but(const int *keep, int n)
+{
+	unsigned lo = CH_FD + 1;
+
+	for (int i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+
+		if (hi > lo) {
+#ifdef HAVE_CLOSE_RANGE
+			if (close_range(lo, hi - 1, 0) == 0)
+				goto next;
+#endif
+			for (unsigned fd = lo; fd < hi && fd < 65536; fd++)
+				close((int)fd);
+		}
+#ifdef HAVE_CLOSE_RANGE
+next:
+#endif
+		lo = i < n ? (unsigned)keep[i] + 1 : lo;
+	}
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* Starts a built-in worker with ch as its channel; returns its pid.
+ * dgrams: it answers the datagram sockets too. */
+pid_t worker_fork(struct server *s, int ch, bool dgrams)
 {
 	pid_t pid = fork();
 	sigset_t none;
-
-	int null;
+	int null, keep[64], n = 0;
 
 	if (pid != 0)
 		return pid;
+	/* A datagram socket the service manager passed as fd 3 would be
+	 * lost to the channel's dup2 below: moved up first. */
+	for (int i = 0; dgrams && i < s->n_lst; i++)
+		if (s->lst[i].socktype == SOCK_DGRAM && s->lst[i].fd >= 0 && s->lst[i].fd <= CH_FD)
+			s->lst[i].fd = fcntl(s->lst[i].fd, F_DUPFD_CLOEXEC, CH_FD + 1);
 	/* Like a persistent worker: fds 0 and 1 on /dev/null, 2 shared. */
 	null = open("/dev/null", O_RDWR);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
 		_exit(1);
 	if (ch != CH_FD && dup2(ch, CH_FD) < 0)
 		_exit(1);
-	/* The master's listeners, epoll, signalfd...: no exec sheds them. */
-#ifdef HAVE_CLOSE_RANGE
-	if (close_range(CH_FD + 1, ~0U, 0) < 0)
-#endif
-		for (int fd = CH_FD + 1; fd < 65536; fd++)
-			close(fd);
+	/* The master's listeners, epoll, signalfd...: no exec sheds them.
+	 * The datagram sockets it answers stay, at the numbers they have
+	 * (above CH_FD: the master's stdio and channel came first). */
+	for (int i = 0; dgrams && i < s->n_lst && n < 64; i++)
+		if (s->lst[i].socktype == SOCK_DGRAM && s->lst[i].fd > CH_FD)
+			keep[n++] = s->lst[i].fd;
+	qsort(keep, (size_t)n, sizeof keep[0], cmp_int);
+	close_all_but(keep, n);
+	for (int i = 0; i < s->n_lst; i++)
+		if (s->lst[i].socktype != SOCK_DGRAM || !dgrams)
+			s->lst[i].fd = -1;	/* closed above: not ours */
 	setpgid(0, 0);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(&s->sigs_ignored, sig) == 1)
@@ -271,5 +328,5 @@ pid_t worker_fork(struct server *s, int ch)
 	signal(SIGPIPE, SIG_IGN);	/* a gone peer: EPIPE from write */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	worker_main(s->opt->builtin);
+	worker_main(s, dgrams);
 }

@@ -185,7 +185,8 @@ def inetd_stdin_devnull():
 def stdin_udp_socket():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
-        err = startup_failure(["-l", "127.0.0.1:0"], "a datagram socket, which needs a PROGRAM",
+        err = startup_failure(["-l", "127.0.0.1:0", "--fd-passing", "--", "/bin/cat"],
+                              "a datagram socket: --fd-passing workers take connections",
                               stdin=u.fileno())
         assert "fd 0" in err[-1], err
 
@@ -194,22 +195,15 @@ def stdin_udp_socket():
 def inetd_stdin_udp_socket():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
-        startup_failure(["-i"], "fd 0", "a datagram socket", "a built-in takes no datagrams",
-                        stdin=u.fileno())
+        startup_failure(["-i", "--fd-passing", "--", "/bin/cat"], "fd 0", "a datagram socket",
+                        "--fd-passing workers take connections", stdin=u.fileno())
 
 
 @case
 def fd_passing_with_a_udp_listen_is_a_usage_error():
     msg = usage_error(["-l", "udp:127.0.0.1:0", "--fd-passing", "--", "/bin/cat"],
                       ["--listen"], "udp:127.0.0.1:0")
-    assert "--fd-passing takes none" in msg, msg
-
-
-@case
-def builtin_with_a_unix_dgram_listen_is_a_usage_error():
-    msg = usage_error(["-l", "unix-dgram:/nonexistent/x"], ["--listen"],
-                      "unix-dgram:/nonexistent/x")
-    assert "a built-in takes none" in msg, msg
+    assert "--fd-passing workers take connections, not datagrams" in msg, msg
 
 
 def serves_own_listener(d):

@@ -484,15 +484,30 @@ def unix_socketpair_without_i_is_not_inetd():
 
 
 @case
-def udp_socket_on_fd0_with_a_builtin_is_an_error():
-    # inetd's "dgram udp wait": served by a PROGRAM that reads it
-    # (dgram.py); a built-in takes no datagrams.
+def udp_socket_on_fd0_is_answered_by_a_builtin():
+    # inetd's "dgram udp wait" with acceptd's echo: the worker answers
+    # (a PROGRAM that reads the socket: dgram.py).
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
-        d = Daemon(["-l", "127.0.0.1:0"], stdin=u)
+        port = u.getsockname()[1]
+        d = Daemon(["-b", "echo", "-w", "1"], stdin=u)
+        d.wait_line(r"started acceptd")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(10)
+            c.sendto(b"ping", ("127.0.0.1", port))
+            assert c.recvfrom(100) == (b"ping", ("127.0.0.1", port))
+        assert d.stop() == 0, d.log()
+    assert "listening on udp:127.0.0.1:%d (fd " % port in d.log(), d.log()
+
+
+@case
+def udp_socket_on_fd0_with_fd_passing_is_an_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        d = Daemon(["--fd-passing", "--", "/bin/cat"], stdin=u)
         rc = d.wait()
     assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
-    assert re.search(r"fd 0\b.*a datagram socket, which needs a PROGRAM.*a built-in",
+    assert re.search(r"fd 0\b.*a datagram socket: --fd-passing workers take connections",
                      d.log()), d.log()
     assert "listening on" not in d.log(), d.log()
 

@@ -381,14 +381,36 @@ def ssa_inetd_style_forced_with_i():
 # --- LISTEN_FDS by hand: what is not a listening stream socket ---------------
 
 @case
-def listen_fds_udp_socket_with_a_builtin_is_an_error():
+def listen_fds_udp_and_tcp_sockets_with_a_builtin():
+    # ListenDatagram= and ListenStream= in one unit, the daytime built-in:
+    # a worker answers the datagrams, the pool the connections.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+        u.bind(("127.0.0.1", 0))
+        t.bind(("127.0.0.1", 0))
+        t.listen(8)
+        d = listen_exec([u.fileno(), t.fileno()], ["-b", "daytime", "-l", "127.0.0.1:0"])
+        d.wait_line(r"started acceptd")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(10)
+            c.sendto(b"", u.getsockname())
+            got, _ = c.recvfrom(100)
+        with socket.create_connection(t.getsockname(), timeout=10) as c:
+            line = c.recv(100)
+        assert d.stop() == 0, d.log()
+    # Both daytime lines, seconds apart at most: the same year and zone.
+    assert got.endswith(b"\r\n") and line.endswith(b"\r\n"), (got, line)
+    assert got.split()[-2:] == line.split()[-2:], (got, line)
+    assert re.search(r"listening on udp:127\.0\.0\.1:\d+ \(fd 3\)", d.log()), d.log()
+
+
+@case
+def listen_fds_udp_socket_with_fd_passing_is_an_error():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind(("127.0.0.1", 0))
-        d = listen_exec([u.fileno()], ["-l", "127.0.0.1:0"])
+        d = listen_exec([u.fileno()], ["-l", "127.0.0.1:0", "--fd-passing", "--", "/bin/cat"])
         rc = d.wait()
     assert rc == 1, "exit %r, want 1:\n%s" % (rc, d.log())
-    assert re.search(r"fd 3\b.*a datagram socket, which needs a PROGRAM.*a built-in",
-                     d.log()), d.log()
+    assert re.search(r"fd 3\b.*a datagram socket: --fd-passing", d.log()), d.log()
     assert not listeners_in_log(d), "fell back to its own listener:\n" + d.log()
 
 

@@ -3,6 +3,7 @@
  * 868 time value (seconds since 1900, modulo 2^32). */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,6 +23,48 @@ static const struct {
 static const char *const unknown[] = {
 	"", "none", "ECHO", "Echo", "echo ", " echo", "ech", "echoo", "daytime\n", "7",
 };
+
+/* The UDP forms: echo gives the request back whole (or nothing, never a
+ * cut one); chargen at most 512 characters (RFC 864), whole lines that go
+ * on where the last reply stopped; daytime a line; time 4 bytes; discard
+ * nothing - and none is longer than its request but those the RFCs allow. */
+START_TEST(test_builtin_dgram_reply)
+{
+	static char big[70000];
+	char out[600], want[74];
+	unsigned line = 93;
+	time_t now = 1700000000;
+	uint32_t v;
+	size_t n;
+
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_ECHO, "abc", 3, &line, now, out, sizeof out), 3);
+	ck_assert_mem_eq(out, "abc", 3);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_ECHO, "", 0, &line, now, out, sizeof out), 0);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_ECHO, big, sizeof big, &line, now, out,
+					      sizeof out), 0);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_DISCARD, "abc", 3, &line, now, out,
+					      sizeof out), 0);
+	n = builtin_dgram_reply(BUILTIN_CHARGEN, "", 0, &line, now, out, sizeof out);
+	ck_assert_uint_eq(n, BUILTIN_CHARGEN_DGRAM);
+	ck_assert_uint_le(n, 512);
+	ck_assert_uint_eq(n % 74, 0);
+	for (unsigned i = 0; i < n / 74; i++) {
+		builtin_chargen_line((93 + i) % 95, want);
+		ck_assert_mem_eq(out + 74 * i, want, 74);
+	}
+	ck_assert_uint_eq(line, (93 + n / 74) % 95);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_CHARGEN, "", 0, &line, now, out, 100), 74);
+	n = builtin_dgram_reply(BUILTIN_DAYTIME, "", 0, &line, now, out, sizeof out);
+	ck_assert_uint_gt(n, 20);
+	ck_assert_uint_lt(n, 64);
+	ck_assert_mem_eq(out + n - 2, "\r\n", 2);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_DAYTIME, "", 0, &line, now, out, 5), 0);
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_TIME, "", 0, &line, now, out, sizeof out), 4);
+	memcpy(&v, out, 4);
+	ck_assert_uint_eq(ntohl(v), builtin_time_value(now));
+	ck_assert_uint_eq(builtin_dgram_reply(BUILTIN_TIME, "", 0, &line, now, out, 3), 0);
+}
+END_TEST
 
 START_TEST(test_builtin_names)
 {
@@ -118,6 +161,7 @@ Suite *builtin_suite(void)
 	Suite *s = suite_create("builtin");
 	TCase *tc = tcase_create("core");
 
+	tcase_add_test(tc, test_builtin_dgram_reply);
 	tcase_add_test(tc, test_builtin_names);
 	tcase_add_test(tc, test_builtin_chargen_table);
 	tcase_add_test(tc, test_builtin_chargen_cycle);

@@ -68,6 +68,8 @@ has "$docdir/examples/handler-limits.conf"
 has "$docdir/examples/haproxy.conf"
 has "$docdir/examples/systemd/acceptd-nowait.socket"
 has "$docdir/examples/systemd/acceptd-nowait@.service"
+has "$docdir/examples/systemd/acceptd-tftp.socket"
+has "$docdir/examples/systemd/acceptd-tftp.service"
 # libacceptd.so.0 must lead to a real library.
 has "$(cd "$dest$libdir" && readlink -f libacceptd.so.0 | sed "s|^$dest||")"
 
@@ -86,8 +88,9 @@ if [ -n "$units" ]; then
 	for u in acceptd.socket acceptd.service acceptd@.socket acceptd@.service; do
 		has "$unitdir/$u"
 	done
-	# The example with a fixed port is documentation only.
-	for u in acceptd-nowait.socket acceptd-nowait@.service; do
+	# The examples with a fixed port are documentation only.
+	for u in acceptd-nowait.socket acceptd-nowait@.service acceptd-tftp.socket \
+		 acceptd-tftp.service; do
 		[ ! -e "$dest$unitdir/$u" ] || bad "$unitdir/$u: an example installed as a unit"
 	done
 	# The units name the installed binary and config directory.

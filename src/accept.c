@@ -47,6 +47,16 @@ static bool may_accept(const struct server *s)
 	       (!s->pool || pool_ready(s));
 }
 
+/* l's socket is now fd (per-peer gave the old one away): the old one
+ * out of the poll set before the caller closes it - a handler's copy
+ * would keep its registration, and its events, alive - the new one in
+ * at the next accept_update. */
+void accept_replace_fd(struct server *s, struct listener *l, int fd)
+{
+	arm(s, l, false);
+	l->fd = fd;
+}
+
 /* Listeners are in the poll set exactly when nothing holds them back. */
 void accept_update(struct server *s)
 {

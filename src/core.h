@@ -72,6 +72,7 @@ struct options {
 	bool reuseport;
 	bool nodelay;
 	bool keepalive;		/* SO_KEEPALIVE on accepted TCP connections */
+	bool per_peer;		/* --datagram per-peer (dgram.c) */
 	char *refusal_message;	/* to clients over -C/--rate; NULL: none */
 	size_t refusal_message_len;
 	unsigned keepalive_idle, keepalive_intvl, keepalive_cnt;	/* 0: kernel's */
@@ -231,6 +232,7 @@ int accept_serve(struct server *s, int fd, struct listener *l,
 		 const struct sockaddr_storage *ss, socklen_t sslen);
 void accept_ready(struct server *s, struct listener *l);
 int accept_hand(struct server *s, struct conn_info *c);
+void accept_replace_fd(struct server *s, struct listener *l, int fd);
 
 /* addr.c */
 int addr_parse(const char *s, struct addr_spec *out, char *err, size_t errlen);
@@ -322,6 +324,7 @@ int listen_acquire(struct server *s, char *err, size_t errlen);
 void listen_close_owned(struct server *s);
 void listen_store_name(const struct listener *l, char *out, size_t len);
 int listen_probe(const struct server *s, const struct options *o, char *err, size_t errlen);
+int listen_rebind(const struct server *s, const struct listener *l);
 
 /* log.c */
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5,

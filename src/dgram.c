@@ -184,13 +184,65 @@ static void start(struct server *s, struct listener *l, struct conn_info *c,
 	}
 }
 
+/* per-peer (busybox udpsvd's model): the socket, with the datagram
+ * waiting in it, is connected to its sender and becomes that handler's,
+ * so it sees only that peer from now on; a fresh socket bound to the same
+ * address takes its place first (bound before the connect, so a datagram
+ * from someone else meanwhile lands in one of the two rather than in
+ * none).  Datagrams other peers sent just before the connect are still
+ * in the handed-over socket's queue: the handler sees those, as under
+ * udpsvd - the kernel cannot move them. */
+static void start_peer(struct server *s, struct listener *l, struct conn_info *c,
+		       const struct head *h)
+{
+	static struct log_limit lim = { .what = "per-peer handlers that could not start" };
+	char who[ADDR_STRLEN];
+	int old = l->fd, fresh = listen_rebind(s, l), e = 0;
+	pid_t pid = -1;
+
+	if (fresh < 0 || connect(old, (const struct sockaddr *)&h->from, h->fromlen) < 0)
+		e = errno;
+	else if ((pid = spawn_handler(s, c)) < 0)
+		e = errno;
+	if (fresh < 0) {
+		/* No second socket (out of fds?): the datagram waits, and the
+		 * socket stays ours; try again after the back-off. */
+		source_release(s, &c->remote);
+		s->failed++;
+		l->dgram_fails++;
+		l->dgram_resume_ms = mono_ms() + poolsup_backoff_ms(l->dgram_fails);
+		if (log_limited(&lim))
+			log_err("%s: cannot bind a socket for the next peer: %s; trying again "
+				"in %u ms", l->name, strerror(e), poolsup_backoff_ms(l->dgram_fails));
+		return;
+	}
+	accept_replace_fd(s, l, fresh);
+	close(old);	/* the handler's now, or lost with its datagram */
+	addr_peer_format(&c->remote, who, sizeof who);
+	if (pid < 0) {
+		source_release(s, &c->remote);
+		s->failed++;
+		if (log_limited(&lim))
+			log_err("%s on %s: cannot start handler: %s; datagram dropped", who,
+				l->name, strerror(e));
+		return;
+	}
+	l->dgram_fails = 0;
+	conns_track(s, pid, c);
+	s->total++;
+	s->idle_since_ms = 0;
+	log_info("peer %s on %s pid %d", who, l->name, (int)pid);
+}
+
 /* The socket is readable: start a handler for the first datagram whose
- * source is admitted, dropping the refused ones before it. */
+ * source is admitted, dropping the refused ones before it (per-peer: a
+ * handler for each new peer, while -c allows). */
 void dgram_ready(struct server *s, struct listener *l)
 {
 	static struct log_limit lim = { .what = "datagram socket errors" };
 
-	for (int i = 0; i < DGRAM_BATCH && dgram_idle(l); i++) {
+	for (int i = 0; i < DGRAM_BATCH && dgram_idle(l) && !s->stopping &&
+	     s->active < s->opt->max_conns; i++) {
 		struct conn_info c;
 		struct head h;
 		int r = peek(l->fd, &h);
@@ -208,7 +260,10 @@ void dgram_ready(struct server *s, struct listener *l)
 		describe(l, &h, &c);
 		if (!admit_conn(s, &c))
 			continue;	/* dropped: the next one is looked at */
-		start(s, l, &c, &h);
+		if (s->opt->per_peer)
+			start_peer(s, l, &c, &h);
+		else
+			start(s, l, &c, &h);
 	}
 	accept_update(s);
 }

@@ -113,6 +113,14 @@ static const char *class_why(enum sock_class c)
 static int refuse_dgram(const struct server *s, int fd, const char *fdname, char *err,
 			size_t errlen)
 {
+	if (s->opt->per_peer) {
+		/* The socket goes to the first peer's handler, and another
+		 * is bound in its place: only acceptd's own can be. */
+		snprintf(err, errlen, "fd %d%s%s%s: --datagram per-peer binds a new socket for "
+			 "each peer, which it can do only for sockets it binds itself (-l udp:)",
+			 fd, fdname ? " (" : "", fdname ? fdname : "", fdname ? ")" : "");
+		return -1;
+	}
 	if (!s->opt->fd_passing)
 		return 0;
 	snprintf(err, errlen, "fd %d%s%s%s: a datagram socket: --fd-passing workers take "
@@ -247,6 +255,15 @@ static int claim_stored(const struct addr_spec *a)
 		if (socktype_of(fd) != a->socktype ||
 		    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 			continue;
+		if (a->socktype == SOCK_DGRAM) {
+			struct sockaddr_storage peer;
+			socklen_t plen = sizeof peer;
+
+			/* Connected to one peer (per-peer mode gave it away): no
+			 * listener any more. */
+			if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+				continue;
+		}
 		addr_peer_from(&have, (struct sockaddr *)&ss, len);
 		addr_peer_from(&want, (const struct sockaddr *)&a->ss, a->sslen);
 		if (have.family != want.family || ss.ss_family != a->ss.ss_family)
@@ -319,7 +336,9 @@ static void store_owned(struct server *s)
 	for (int i = 0; i < s->n_lst; i++) {
 		struct listener *l = &s->lst[i];
 
-		if (!l->owned || l->fd < 0)
+		/* per-peer: the socket goes to a handler at the first
+		 * datagram; the stored copy would come back connected. */
+		if (!l->owned || l->fd < 0 || (l->socktype == SOCK_DGRAM && s->opt->per_peer))
 			continue;
 		listen_store_name(l, name, sizeof name);
 		snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
@@ -707,6 +726,32 @@ fail:
 		close(fd);
 	errno = e;	/* each_any looks at it to decide on IPv4 */
 	return -1;
+}
+
+/* per-peer (dgram.c): a fresh socket bound where l is, as bind_inet made
+ * l (SO_REUSEADDR lets both be bound; the kernel gives a peer's
+ * datagrams to the socket connected to it).  -1 with errno set. */
+int listen_rebind(const struct server *s, const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd, e;
+
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	fd = bind_inet((struct sockaddr *)&ss, len, SOCK_DGRAM, s->opt);
+	if (fd < 0)
+		return -1;
+	if (ss.ss_family == AF_INET6 && !l->fixed_local) {
+		e = 1;
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &e, sizeof e);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &e, sizeof e);
+	} else if (!l->fixed_local) {
+		e = 1;
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &e, sizeof e);
+	}
+	return fd;
 }
 
 /* Each --listen address comes to one or more concrete addresses (PORT:

@@ -29,7 +29,7 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES,
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES, OPT_DATAGRAM,
 	OPT_SOCKET_USER, OPT_SOCKET_GROUP };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
@@ -90,6 +90,10 @@ static const struct opt_def opts[] = {
 	{ "rules", NULL, OPT_RULES, "FILE", OF_FILE, OPT_ALLOW,
 	  "per-client rules instead (acceptd.rules(5), tcprules\n"
 	  "text): allow/deny, variables, PROGRAM, -C, --rate" },
+	{ "datagram", NULL, OPT_DATAGRAM, "MODE", OF_FILE, 0,
+	  "how PROGRAM serves datagram sockets: wait (it gets\n"
+	  "the socket; default) or per-peer (a handler each\n"
+	  "peer, its socket connected to it, as udpsvd)" },
 	{ "timeout", NULL, 't', "SECS", OF_FILE, 0,
 	  "end a connection's handler after SECS" },
 	{ "idle-exit", NULL, OPT_IDLE_EXIT, "SECS", OF_FILE, 0,
@@ -529,6 +533,13 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		o->config = arg;
 		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
+	case OPT_DATAGRAM:
+		if (strcmp(arg, "wait") != 0 && strcmp(arg, "per-peer") != 0) {
+			snprintf(err, errlen, "--datagram '%s': want wait or per-peer", arg);
+			return OPT_USAGE;
+		}
+		o->per_peer = arg[0] == 'p';
+		return OPT_OK;
 	case OPT_RULES:
 		if (!*arg) {
 			snprintf(err, errlen, "--rules '': want a FILE");
@@ -712,6 +723,19 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 		snprintf(err, errlen, "--proxy-from '%s': needs --proxy-protocol", net);
 		return OPT_USAGE;
 	}
+	if (o->per_peer && (!o->program || o->fd_passing)) {
+		snprintf(err, errlen, "--datagram per-peer: starts a PROGRAM per peer; %s",
+			 o->fd_passing ? "--fd-passing workers take no datagrams" :
+			 "a built-in answers each datagram itself");
+		return OPT_USAGE;
+	}
+	for (int i = 0; i < o->n_listen && o->per_peer; i++)
+		if (strncmp(o->listen[i], "unix-dgram:", 11) == 0) {
+			snprintf(err, errlen, "--listen '%s': --datagram per-peer connects a socket "
+				 "to each peer, and a unix one cannot be bound twice (use wait)",
+				 o->listen[i]);
+			return OPT_USAGE;
+		}
 	if (o->rules && o->n_acl) {
 		snprintf(err, errlen, "--rules and --%s exclude each other (one policy: "
 			 "put the networks in '%s')", o->acl[0].allow ? "allow" : "deny", o->rules);

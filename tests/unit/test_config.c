@@ -228,6 +228,8 @@ static const char *describe(const struct options *o)
 		add_nets(d, sizeof d, "proxy-from", o->proxy_from, NULL, o->n_proxy_from);
 	if (o->user)
 		add(d, sizeof d, "user=%s", o->user);
+	if (o->per_peer)
+		add(d, sizeof d, "datagram=per-peer");
 	return d;
 }
 
@@ -283,6 +285,8 @@ static const struct row keys[] = {
 	  "listen=[::1]:0,unix:/run/a b.sock,8080" },
 	{ "inetd = yes\n", { NULL }, "inetd" },
 	{ "rules = /etc/acceptd/tcp.smtp\n", { NULL }, "rules=/etc/acceptd/tcp.smtp" },
+	{ "datagram = per-peer\nexec = /bin/cat\n", { NULL }, "exec=</bin/cat> datagram=per-peer" },
+	{ "datagram = wait\nexec = /bin/cat\n", { NULL }, "exec=</bin/cat>" },
 	{ "builtin = daytime\n", { NULL }, "builtin=daytime" },
 	{ "builtin = echo\n", { NULL }, "" },
 	{ "builtin = discard\n", { NULL }, "builtin=discard" },
@@ -559,6 +563,8 @@ END_TEST
 static const struct row replaces[] = {
 	/* one value */
 	{ "max-conns = 5\n", { "-c", "7", NULL }, "max-conns=7" },
+	{ "datagram = per-peer\nexec = /bin/cat\n", { "--datagram", "wait", NULL },
+	  "exec=</bin/cat>" },
 	/* --rules is the ACL's other form: either replaces the other */
 	{ "allow = 10.0.0.1\ndeny = all\n", { "--rules", "/r", NULL }, "rules=/r" },
 	{ "rules = /r\n", { "--deny", "all", NULL }, "acl=-all" },
@@ -654,6 +660,10 @@ static const struct row errors[] = {
 	{ "\nlisten 80\n", { NULL }, "!@:2: missing '=' (expected KEY = VALUE)" },
 	{ "= 80\n", { NULL }, "!@:1: empty key" },
 	{ "allow = 10.0.0.1\nrules = /r\n", { NULL }, "!@:2: rules: excludes allow (line 1)" },
+	{ "datagram = sometimes\n", { NULL }, "!@:1: datagram 'sometimes': want wait or per-peer" },
+	{ "datagram = per-peer\n", { NULL }, "~--datagram per-peer: starts a PROGRAM per peer" },
+	{ "datagram = per-peer\nlisten = unix-dgram:/run/x\nexec = /bin/cat\n", { NULL },
+	  "~--datagram per-peer connects a socket to each peer" },
 	{ "rules = /r\nallow = 10.0.0.1\n", { NULL }, "!@:2: allow: excludes rules (line 1)" },
 	{ "deny = all\nrules = /r\n", { NULL }, "!@:2: rules: excludes deny (line 1)" },
 	{ "", { "--rules", "/r", "--deny", "all", NULL }, "~--rules and --deny exclude" },

@@ -400,6 +400,7 @@ static const struct {
 	{ "allow", 0, true, K_FILE | K_REPEAT, NULL },
 	{ "deny", 0, true, K_FILE | K_REPEAT, "allow" },
 	{ "rules", 0, true, K_FILE, "allow" },
+	{ "datagram", 0, true, K_FILE, NULL },
 	{ "timeout", 't', true, K_FILE, NULL },
 	{ "idle-exit", 0, true, K_FILE, NULL },
 	{ "proxy-protocol", 0, false, K_FILE, NULL },

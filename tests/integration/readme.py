@@ -15,7 +15,9 @@ What cannot run here is run the way it would run: `systemctl enable --now`
 and `systemctl reload` as what they make systemd do - the shipped units'
 ListenStream= through systemd-socket-activate, their ExecStart= and
 ExecReload= (helpers/unitemu.py); the unit excerpts are checked to be
-what the shipped units say.  The migration table is checked too: every
+what the shipped units say.  The TFTP examples run tftpd-hpa's in.tftpd,
+unpacked from the .deb tests/fetch-debs.sh fetched, with a temporary
+directory for /srv/tftp, and curl as the client.  The migration table is checked too: every
 acceptd option it names is one acceptd takes, every config key one a
 config file takes."""
 import errno
@@ -34,7 +36,8 @@ from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noq
                           private_netns, read_all, run, run_acceptd, tmpdir,
                           wait_counters, wait_port, write_script)
 import unitemu  # noqa: E402
-from inetds import parse_xinetd, run_as, start_openbsd, start_xinetd  # noqa: E402
+from inetds import (parse_xinetd, run_as, start_openbsd, start_xinetd,  # noqa: E402
+                    unpacked_debs)
 
 TOP = os.path.normpath(os.path.join(HERE, "..", ".."))
 README = os.path.join(TOP, "README.md")
@@ -437,6 +440,121 @@ def per_client_rules():
     assert d.stop() == 0
 
 
+# --- datagram services -------------------------------------------------------------
+
+TFTPD = "/usr/sbin/in.tftpd"
+SRV = "/srv/tftp"
+
+
+def tftp_root():
+    """in.tftpd unpacked from the tftpd-hpa .deb (tests/fetch-debs.sh), a
+    directory for /srv/tftp holding a 3 MB file, and that file's bytes.
+    Root only: in.tftpd chroots and drops to its user, or exits."""
+    if os.geteuid() != 0:
+        raise Skip("in.tftpd runs only as root")
+    curl = shutil_which("curl")
+    if not curl or "tftp" not in subprocess.run([curl, "-V"], capture_output=True,
+                                                text=True).stdout:
+        raise Skip("curl with tftp not installed")
+    tftpd = os.path.join(unpacked_debs("tftpd", ["tftpd-hpa"]), "usr", "sbin", "in.tftpd")
+    srv = tmpdir()
+    os.chmod(srv, 0o755)
+    data = os.urandom(3 << 20)
+    with open(os.path.join(srv, "boot.img"), "wb") as f:
+        f.write(data)
+    os.chmod(os.path.join(srv, "boot.img"), 0o644)
+    return tftpd, srv, data
+
+
+def tftp_paths(text, tftpd, srv):
+    assert TFTPD in text and SRV in text, text
+    return local_paths(text, "").replace(TFTPD, tftpd).replace(SRV, srv)
+
+
+def tftp_fetches(port, data, times=2):
+    """curl fetches the file intact, times over; the first two at once."""
+    def fetch():
+        return subprocess.Popen(["curl", "-sS", "--max-time", "20", "-o", "-",
+                                 "tftp://127.0.0.1:%d/boot.img" % port],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs = [fetch() for _ in range(times)]
+    for p in procs:
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and out == data, "curl: status %d, %d of %d bytes: %s" % (
+            p.returncode, len(out), len(data), err.decode(errors="replace"))
+
+
+@case
+def tftp_standalone():
+    """The README's acceptd on udp:127.0.0.1:6969 with in.tftpd serving a
+    temporary directory: two clients at once get the file intact."""
+    private_netns()
+    tftpd, srv, data = tftp_root()
+    argv = shlex.split(tftp_paths(block("tftp-standalone").strip(), tftpd, srv))
+    assert argv[0] == "acceptd", argv
+    d = Daemon(argv[1:])
+    assert d.listening() == ["udp:127.0.0.1:6969"], d.log()
+    tftp_fetches(6969, data)
+    # in.tftpd waits 900 s for more requests: the drain (10 s) ends it.
+    assert d.stop(timeout=20) == 0, d.log()
+
+
+@case
+def tftp_inetd():
+    """The inetd.conf line under a real OpenBSD inetd, its service (tftp,
+    69 from /etc/services) on 127.0.0.1."""
+    private_netns()
+    tftpd, srv, data = tftp_root()
+    f = tftp_paths(block("tftp-inetd").strip(), tftpd, srv).split()
+    assert f[1:4] == ["dgram", "udp", "wait"], f
+    port = socket.getservbyname(f[0], "udp")
+    f[0] = "127.0.0.1:%d" % port
+    with start_openbsd(tmpdir(), f) as s:
+        tftp_fetches(port, data)
+        assert len(s.acceptds()) == 1, s.acceptds()
+
+
+@case
+def tftp_xinetd():
+    """The xinetd service under a real xinetd, bound to 127.0.0.1."""
+    private_netns()
+    tftpd, srv, data = tftp_root()
+    (name, attrs), = parse_xinetd(tftp_paths(block("tftp-xinetd"), tftpd, srv))
+    attrs.append(("bind", "=", "127.0.0.1"))
+    port = socket.getservbyname(name, "udp")
+    s = start_xinetd(tmpdir(), name, attrs, port)
+    tftp_fetches(port, data)
+    assert len(s.acceptds()) == 1, s.acceptds()
+
+
+@case
+def tftp_units():
+    """The README's excerpt is what the shipped example units say; the
+    pair itself runs in units.py (tftp_example_serves_a_file)."""
+    text = block("tftp-units")
+    parts = re.split(r"^# (acceptd-tftp\S*)\n", text, flags=re.M)
+    assert parts[0].strip() == "" and [parts[1], parts[3]] == [
+        "acceptd-tftp.socket", "acceptd-tftp.service"], parts
+    excerpt_of("acceptd-tftp.socket", parts[2])
+    excerpt_of("acceptd-tftp.service", parts[4])
+
+
+@case
+def udp_echo():
+    """The built-in echo on TCP and UDP port 7: a datagram comes back
+    whole, from the port it was sent to."""
+    private_netns()
+    argv = command(block("udp-echo").strip(), "")
+    d = Daemon(argv[1:])
+    assert sorted(d.listening(count=2)) == ["127.0.0.1:7", "udp:127.0.0.1:7"], d.log()
+    assert exchange("127.0.0.1:7", b"stream\n") == b"stream\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(10)
+        u.sendto(b"datagram", ("127.0.0.1", 7))
+        assert u.recvfrom(100) == (b"datagram", ("127.0.0.1", 7))
+    assert d.stop() == 0, d.log()
+
+
 # --- the migration table ------------------------------------------------------------
 
 def migration_rows():
@@ -471,6 +589,7 @@ def migration_table_names_real_options_and_keys():
 CASES = {"standalone-default", "standalone-handler", "config-file", "config-run",
          "systemd-conf", "systemd-enable", "systemd-dropin", "template-conf",
          "template-enable", "nowait-units", "haproxy-side", "haproxy-acceptd",
-         "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run"}
+         "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run",
+         "tftp-standalone", "tftp-inetd", "tftp-xinetd", "tftp-units", "udp-echo"}
 
 run()

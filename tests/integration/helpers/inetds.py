@@ -107,9 +107,18 @@ def tcp_listening(port):
                    for ln in f.readlines()[1:])
 
 
-def wait_listening(port, diag):
+def udp_bound(port):
+    """True once a UDP socket is bound to 127.0.0.1:port (/proc/net/udp:
+    a probe datagram would start a handler)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        return any(ln.split()[1] == want for ln in f.readlines()[1:])
+
+
+def wait_listening(port, diag, proto="tcp"):
+    ready = udp_bound if proto == "udp" else tcp_listening
     try:
-        wait_until(lambda: tcp_listening(port), 10, "a listener on 127.0.0.1:%d" % port)
+        wait_until(lambda: ready(port), 10, "a %s socket on 127.0.0.1:%d" % (proto, port))
     except AssertionError as e:
         raise AssertionError("%s\n%s" % (e, diag()))
 
@@ -159,7 +168,7 @@ def start_openbsd(top, fields):
     d = Daemon([conf], argv0=[inetd, "-d"], tree=True)
     s = Superserver(d, int(fields[0].rsplit(":", 1)[1]),
                     r"\b(?P<pid>\d+) reaped, status (?P<status>0x[0-9a-f]+|\d+)", d.log)
-    wait_listening(s.port, d.log)
+    wait_listening(s.port, d.log, fields[2])
     return s
 
 
@@ -187,7 +196,7 @@ def start_xinetd(top, name, attrs, port):
                 pass
         return "\n".join(text) + d.log()
     s = Superserver(d, port, r"EXIT: \S+ status=(?P<status>-?\d+) pid=(?P<pid>\d+)", log)
-    wait_listening(port, log)
+    wait_listening(port, log, next((v for k, _, v in attrs if k == "protocol"), "tcp"))
     return s
 
 

@@ -525,6 +525,34 @@ static int check_socket_dir(const struct options *o, const char *path, char *err
  * come out of lfd as our own (SO_PEERCRED's pid): root and our uid may
  * connect to the 0200 file meanwhile, and a client of theirs is no
  * proof.  0, or -1 with errno (ESTALE: someone else's socket). */
+/* A datagram socket (unix-dgram:): a nonce sent through the file must
+ * arrive at lfd.  Only root and acceptd's uid can send to the file yet
+ * (bind_unix), so nothing else is queued there; a few are read anyway. */
+static int dgram_reaches_us(int lfd, const struct sockaddr_un *via)
+{
+	int64_t nonce = mono_us() ^ ((int64_t)getpid() << 32), got;
+	int c = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r = -1, e;
+
+	if (c < 0)
+		return -1;
+	if (sendto(c, &nonce, sizeof nonce, 0, (const struct sockaddr *)via, sizeof *via) ==
+	    (ssize_t)sizeof nonce) {
+		for (int i = 0; i < 8 && r < 0; i++)
+			if (recv(lfd, &got, sizeof got, MSG_DONTWAIT) != (ssize_t)sizeof got)
+				break;
+			else if (got == nonce)
+				r = 0;
+		if (r < 0)
+			errno = ESTALE;
+	} else if (errno == ECONNREFUSED || errno == EPROTOTYPE || errno == EAGAIN) {
+		errno = ESTALE;		/* a socket, but not ours */
+	}
+	e = errno;
+	close(c);
+	errno = e;
+	return r;
+}
+
 static int reaches_us(int lfd, int pathfd)
 {
 	struct sockaddr_un via = { .sun_family = AF_UNIX };
@@ -533,6 +561,8 @@ static int reaches_us(int lfd, int pathfd)
 	int c, a, r = -1, e;
 
 	snprintf(via.sun_path, sizeof via.sun_path, "/proc/self/fd/%d", pathfd);
+	if (socktype_of(lfd) == SOCK_DGRAM)
+		return dgram_reaches_us(lfd, &via);
 	c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c < 0)
 		return -1;
@@ -663,7 +693,12 @@ static int bind_inet(const struct sockaddr *sa, socklen_t salen, int type,
 
 	if (fd < 0)
 		return -1;
-	if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
+	/* UDP: SO_REUSEADDR would let anyone's socket bind our port too
+	 * (and take its datagrams).  per-peer binds a second one of ours:
+	 * SO_REUSEPORT, which the kernel allows only for the same uid, and
+	 * which gives a peer's datagrams to the socket connected to it. */
+	if ((type == SOCK_STREAM && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) ||
+	    (type == SOCK_DGRAM && o->per_peer && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
 	    (o->reuseport && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
 	    /* Explicit either way: net.ipv6.bindv6only must not decide
 	     * whether "[::]" also serves IPv4. */

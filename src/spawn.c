@@ -365,6 +365,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 		nbase++;
 	for (int i = 0; i < eb.n; i++)
 		plan.envp[nbase + (size_t)i] = eb.s[i];
+	plan.envp[nbase + (size_t)eb.n] = NULL;	/* not a longer earlier one's */
 	*pid = run_plan(&plan);
 	plan.envp[nbase] = NULL;	/* the base stays reusable */
 	return *pid < 0 ? errno : 0;

@@ -55,6 +55,13 @@ enum ev_kind { EV_LISTENER = 1, EV_WORKER, EV_PROXY };	/* the signalfd's is NULL
 enum builtin_kind { BUILTIN_NONE = 0, BUILTIN_ECHO, BUILTIN_DISCARD,
 	BUILTIN_CHARGEN, BUILTIN_DAYTIME, BUILTIN_TIME };
 
+/* --rlimit NAME=SOFT[:HARD] (contain.c) */
+struct rlimit_set {
+	int resource;		/* RLIMIT_* */
+	unsigned long long soft, hard;	/* rlim_t; RLIM_INFINITY: unlimited */
+};
+#define CONTAIN_MAX_RLIMITS 9	/* one of each name */
+
 struct options {
 	const char *listen[ACCEPTD_MAX_LISTEN_OPTS];
 	int n_listen;
@@ -73,6 +80,12 @@ struct options {
 	bool nodelay;
 	bool keepalive;		/* SO_KEEPALIVE on accepted TCP connections */
 	bool per_peer;		/* --datagram per-peer (dgram.c) */
+	/* Every handler and worker starts with these (contain.c). */
+	struct rlimit_set rlimits[CONTAIN_MAX_RLIMITS];
+	unsigned n_rlimits;
+	int nice;		/* --nice, when nice_set */
+	bool nice_set;
+	int umask;		/* --umask; -1 none */
 	char *refusal_message;	/* to clients over -C/--rate; NULL: none */
 	size_t refusal_message_len;
 	unsigned keepalive_idle, keepalive_intvl, keepalive_cnt;	/* 0: kernel's */
@@ -309,6 +322,12 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 void conns_adopt_worker(struct server *s, pid_t pid);
 void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
 void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l);
+
+/* contain.c - rlimits, nice and umask for every handler and worker */
+const char *contain_rlimit_name(int resource);
+int contain_parse_rlimit(const char *arg, struct rlimit_set *out, char *err, size_t errlen);
+int contain_apply(const struct options *o);
+int contain_check(const struct options *o, char *err, size_t errlen);
 
 /* dgram.c - datagram sockets served the inetd way (wait mode) */
 void dgram_ready(struct server *s, struct listener *l);

@@ -81,6 +81,11 @@ int main(int argc, char **argv)
 		listen_close_owned(&srv);
 		return 1;
 	}
+	if (contain_check(&opt, err, sizeof err) < 0) {
+		log_err("%s", err);
+		listen_close_owned(&srv);
+		return 1;
+	}
 	config_check_after_drop(&opt);
 	rulesfile_check_after_drop(&opt);
 	srv.base_env = spawn_base_env(environ);

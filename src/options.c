@@ -29,7 +29,7 @@
 /* The codes of options without a short letter; a short letter is its own. */
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
-	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES, OPT_DATAGRAM,
+	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES, OPT_DATAGRAM, OPT_RLIMIT, OPT_NICE, OPT_UMASK,
 	OPT_SOCKET_USER, OPT_SOCKET_GROUP };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
@@ -102,6 +102,15 @@ static const struct opt_def opts[] = {
 	  "connections start with a PROXY header (v1 or v2)" },
 	{ "proxy-from", NULL, OPT_PROXY_FROM, "CIDR", OF_FILE | OF_REPEAT, 0,
 	  "only these may send one (repeatable)" },
+	/* what every handler and worker starts with */
+	{ "rlimit", NULL, OPT_RLIMIT, "NAME=VALUE", OF_FILE | OF_REPEAT, 0,
+	  "a resource limit for handlers and workers (repeatable):\n"
+	  "as, cpu, data, fsize, nofile, nproc, core, stack or\n"
+	  "memlock = N[K|M|G|T] or unlimited, or SOFT:HARD" },
+	{ "nice", NULL, OPT_NICE, "N", OF_FILE, 0,
+	  "their nice value, -20 to 19" },
+	{ "umask", NULL, OPT_UMASK, "MODE", OF_FILE, 0,
+	  "their umask, as 0027" },
 	{ "user", NULL, 'u', "USER[:GROUP]", OF_FILE, 0,
 	  "run as USER once the listeners exist" },
 	/* What a file may not set: where the file is, and what only a person
@@ -184,6 +193,7 @@ void options_defaults(struct options *o)
 	o->backlog = SOMAXCONN;
 	o->drain_secs = 10;
 	o->socket_mode = -1;
+	o->umask = -1;
 	o->socket_uid = (uid_t)-1;
 	o->socket_gid = (gid_t)-1;
 	o->prefix4 = 32;
@@ -533,6 +543,42 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		o->config = arg;
 		return OPT_OK;
 	case 'D': o->nodelay = true; return OPT_OK;
+	case OPT_RLIMIT: {
+		struct rlimit_set r;
+		unsigned i;
+
+		if (contain_parse_rlimit(arg, &r, err, errlen) < 0)
+			return OPT_USAGE;
+		/* Given again for the same NAME: the later one counts. */
+		for (i = 0; i < o->n_rlimits && o->rlimits[i].resource != r.resource; i++)
+			;
+		o->rlimits[i] = r;
+		if (i == o->n_rlimits)
+			o->n_rlimits++;
+		return OPT_OK;
+	}
+	case OPT_NICE: {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (!*arg || *end || errno || v < -20 || v > 19 || arg[0] == '+' ||
+		    (arg[0] == '-' && arg[1] == '0') || (arg[0] == '0' && arg[1])) {
+			snprintf(err, errlen, "--nice '%s': want a number from -20 to 19", arg);
+			return OPT_USAGE;
+		}
+		o->nice = (int)v;
+		o->nice_set = true;
+		return OPT_OK;
+	}
+	case OPT_UMASK:
+		if (!*arg || arg[strspn(arg, "01234567")] != '\0' || strlen(arg) > 4) {
+			snprintf(err, errlen, "--umask '%s': not an octal mode like 0027", arg);
+			return OPT_USAGE;
+		}
+		o->umask = (int)strtol(arg, NULL, 8) & 0777;
+		return OPT_OK;
 	case OPT_DATAGRAM:
 		if (strcmp(arg, "wait") != 0 && strcmp(arg, "per-peer") != 0) {
 			snprintf(err, errlen, "--datagram '%s': want wait or per-peer", arg);

@@ -101,6 +101,9 @@ static int validate(const struct server *s, char *err, size_t errlen)
 		snprintf(err, errlen, "PROGRAM '%s': not found or not executable", o.program[0]);
 		goto fail;
 	}
+	/* A limit this (dropped) image could not give its children. */
+	if (contain_check(&o, err, errlen) < 0)
+		goto fail;
 	/* A broken rules file keeps this image, and its rules, serving. */
 	if (o.rules) {
 		struct rules *r = rulesfile_load(&o, err, errlen);

@@ -8,6 +8,7 @@
  *   an empty signal mask and every signal at SIG_DFL - the ones acceptd
  *     found ignored at start are reset explicitly, since exec keeps SIG_IGN;
  *   a process group of its own, so -t and the drain can signal its children;
+ *   --rlimit, --nice and --umask (contain.c);
  *   acceptd's environment minus its plumbing, plus the UCSPI variables.
  */
 #include "config.h"
@@ -182,6 +183,7 @@ struct exec_plan {
 	int src[4], dst[4];	/* fd src[i] becomes fd dst[i] */
 	int nfds;
 	const sigset_t *reset;	/* to SIG_DFL: exec keeps SIG_IGN */
+	const struct options *contain;	/* --rlimit, --nice, --umask */
 	volatile int err;	/* set by the child when exec fails */
 };
 
@@ -215,6 +217,8 @@ static void child_exec(struct exec_plan *p)
 				close((int)fd);
 	}
 	setpgid(0, 0);
+	if ((errno = contain_apply(p->contain)) != 0)
+		goto fail;
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(p->reset, sig) == 1)
 			sigaction(sig, &dfl, NULL);
@@ -340,7 +344,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 	static struct envbuf eb;
 	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
 		.envp = s->base_env, .src = { c->fd, c->fd }, .dst = { 0, 1 }, .nfds = 2,
-		.reset = &s->sigs_ignored };
+		.reset = &s->sigs_ignored, .contain = s->opt };
 	char lname[ADDR_STRLEN];
 	size_t nbase = 0;
 
@@ -378,7 +382,7 @@ pid_t spawn_worker(struct server *s, int ch)
 {
 	static char fdvar[] = "ACCEPTD_WORKER_FD=3";
 	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
-		.envp = s->base_env, .nfds = 3, .reset = &s->sigs_ignored };
+		.envp = s->base_env, .nfds = 3, .reset = &s->sigs_ignored, .contain = s->opt };
 	size_t nbase = 0;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	pid_t pid;

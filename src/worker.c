@@ -322,6 +322,10 @@ pid_t worker_fork(struct server *s, int ch, bool dgrams)
 		if (s->lst[i].socktype != SOCK_DGRAM || !dgrams)
 			s->lst[i].fd = -1;	/* closed above: not ours */
 	setpgid(0, 0);
+	if ((errno = contain_apply(s->opt)) != 0) {
+		log_err("worker pid %d: --rlimit/--nice/--umask: %s", (int)getpid(), strerror(errno));
+		_exit(1);
+	}
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(&s->sigs_ignored, sig) == 1)
 			signal(sig, SIG_DFL);

@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(sr, proxy_suite());
 	srunner_add_suite(sr, pool_suite());
 	srunner_add_suite(sr, rules_suite());
+	srunner_add_suite(sr, contain_suite());
 	if (!getenv("CK_TAP_LOG_FILE_NAME"))
 		srunner_set_tap(sr, "-");
 	srunner_run_all(sr, CK_SILENT);

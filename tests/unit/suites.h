@@ -19,5 +19,6 @@ Suite *config_suite(void);
 Suite *proxy_suite(void);
 Suite *pool_suite(void);
 Suite *rules_suite(void);
+Suite *contain_suite(void);
 
 #endif

@@ -230,6 +230,13 @@ static const char *describe(const struct options *o)
 		add(d, sizeof d, "user=%s", o->user);
 	if (o->per_peer)
 		add(d, sizeof d, "datagram=per-peer");
+	for (unsigned i = 0; i < o->n_rlimits; i++)
+		add(d, sizeof d, "rlimit=%s:%llu:%llu", contain_rlimit_name(o->rlimits[i].resource),
+		    o->rlimits[i].soft, o->rlimits[i].hard);
+	if (o->nice_set)
+		add(d, sizeof d, "nice=%d", o->nice);
+	if (o->umask >= 0)
+		add(d, sizeof d, "umask=%04o", (unsigned)o->umask);
 	return d;
 }
 
@@ -287,6 +294,8 @@ static const struct row keys[] = {
 	{ "rules = /etc/acceptd/tcp.smtp\n", { NULL }, "rules=/etc/acceptd/tcp.smtp" },
 	{ "datagram = per-peer\nexec = /bin/cat\n", { NULL }, "exec=</bin/cat> datagram=per-peer" },
 	{ "datagram = wait\nexec = /bin/cat\n", { NULL }, "exec=</bin/cat>" },
+	{ "rlimit = cpu=5\nrlimit = nproc=10:20\nnice = 10\numask = 077\n", { NULL },
+	  "rlimit=cpu:5:5 rlimit=nproc:10:20 nice=10 umask=0077" },
 	{ "builtin = daytime\n", { NULL }, "builtin=daytime" },
 	{ "builtin = echo\n", { NULL }, "" },
 	{ "builtin = discard\n", { NULL }, "builtin=discard" },
@@ -565,6 +574,8 @@ static const struct row replaces[] = {
 	{ "max-conns = 5\n", { "-c", "7", NULL }, "max-conns=7" },
 	{ "datagram = per-peer\nexec = /bin/cat\n", { "--datagram", "wait", NULL },
 	  "exec=</bin/cat>" },
+	{ "rlimit = cpu=5\nnice = 1\n", { "--rlimit", "core=0", "--nice", "2", NULL },
+	  "rlimit=core:0:0 nice=2" },
 	/* --rules is the ACL's other form: either replaces the other */
 	{ "allow = 10.0.0.1\ndeny = all\n", { "--rules", "/r", NULL }, "rules=/r" },
 	{ "rules = /r\n", { "--deny", "all", NULL }, "acl=-all" },
@@ -661,6 +672,9 @@ static const struct row errors[] = {
 	{ "= 80\n", { NULL }, "!@:1: empty key" },
 	{ "allow = 10.0.0.1\nrules = /r\n", { NULL }, "!@:2: rules: excludes allow (line 1)" },
 	{ "datagram = sometimes\n", { NULL }, "!@:1: datagram 'sometimes': want wait or per-peer" },
+	{ "rlimit = rss=1\n", { NULL }, "~@:1: rlimit 'rss=1'" },
+	{ "nice = 99\n", { NULL }, "~@:1: nice '99'" },
+	{ "umask = 9\n", { NULL }, "~@:1: umask '9'" },
 	{ "datagram = per-peer\n", { NULL }, "~--datagram per-peer: starts a PROGRAM per peer" },
 	{ "datagram = per-peer\nlisten = unix-dgram:/run/x\nexec = /bin/cat\n", { NULL },
 	  "~--datagram per-peer connects a socket to each peer" },

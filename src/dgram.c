@@ -11,7 +11,9 @@
  *
  * A handler that exits without reading must not make acceptd spin on a
  * socket that stays readable.  Each start notes the head of the queue (its
- * source, length and first bytes); when the handler is gone and the same
+ * source, length, first bytes and, for UDP, the kernel's receive time, so
+ * that the same bytes sent again - a retransmission, a heartbeat - are
+ * another datagram); when the handler is gone and the same
  * datagram still waits, that start failed, and the next one waits
  * poolsup_backoff_ms(fails) - the back-off of failing workers: 100 ms
  * doubling to 30 s.  A handler that read anything resets it.
@@ -22,10 +24,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -59,6 +64,7 @@ static int peek(int fd, struct head *h)
 		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 		.msg_controllen = sizeof ctl.buf };
 	uint32_t sum = 2166136261u;	/* FNV-1a */
+	struct timespec ts;
 	ssize_t n;
 
 	memset(h, 0, sizeof *h);
@@ -88,6 +94,11 @@ static int peek(int fd, struct head *h)
 			h->has_cred = true;
 		}
 	}
+	/* The peek left the datagram's receive time in the socket
+	 * (dgram_prepare): the same bytes resent are another datagram. */
+	if (ioctl(fd, SIOCGSTAMPNS, &ts) == 0)
+		for (size_t i = 0; i < sizeof ts; i++)
+			sum = (sum ^ ((unsigned char *)&ts)[i]) * 16777619u;
 	for (size_t i = 0; i < (size_t)n && i < sizeof data; i++)
 		sum = (sum ^ data[i]) * 16777619u;
 	for (socklen_t i = 0; i < h->fromlen && i < sizeof h->from; i++)
@@ -99,11 +110,17 @@ static int peek(int fd, struct head *h)
 /* The socket options dgram.c reads its answers from: where a datagram
  * was sent (a wildcard bind hides it), who sent a unix one.  Set on every
  * datagram listener, ours or inherited; failures cost only those
- * variables. */
+ * variables.  The first SIOCGSTAMPNS has the kernel note each UDP
+ * datagram's receive time, which every peek then leaves in the socket for
+ * the next SIOCGSTAMPNS (peek): unlike SO_TIMESTAMPNS, it adds no control
+ * message to what handlers read.  A unix socket has none: there the same
+ * bytes resent from the same sender look like the datagram unread. */
 void dgram_prepare(struct listener *l)
 {
+	struct timespec ts;
 	int on = 1;
 
+	(void)ioctl(l->fd, SIOCGSTAMPNS, &ts);
 	if (l->local.family == AF_UNIX) {
 		setsockopt(l->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
 		return;

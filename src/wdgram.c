@@ -16,11 +16,17 @@
  *
  * The worker reads with recvmmsg and answers with sendmmsg, WDGRAM_BATCH
  * at a time: a reply that does not fit the socket's send buffer is
- * dropped, as the network could have dropped it.
+ * dropped, as the network could have dropped it.  On a wildcard socket an
+ * answer leaves from the address its request was sent to (the
+ * IP_PKTINFO/IPV6_PKTINFO dgram_prepare asked for, sent back): the
+ * kernel's own choice would be the route's, and a client that asked
+ * another of this host's addresses would take that answer for someone
+ * else's.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +46,15 @@ struct wdgram {
 	struct iovec iin[WDGRAM_BATCH], iout[WDGRAM_BATCH];
 	struct sockaddr_storage from[WDGRAM_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			 CMSG_SPACE(sizeof(struct in_pktinfo)) +
+			 CMSG_SPACE(sizeof(struct ucred))];
 		struct cmsghdr align;
 	} ctl[WDGRAM_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} octl[WDGRAM_BATCH];
 	char reply[WDGRAM_BATCH][WDGRAM_OUT];
 	char data[WDGRAM_BATCH][WDGRAM_MAX];
 	unsigned chargen_line;
@@ -150,6 +162,52 @@ static void peer_of(const struct listener *l, struct msghdr *m, struct peer *p, 
 		}
 }
 
+/* Where the answer to m leaves from: the address m was sent to, as a
+ * control message in out's buffer (a wildcard socket's answer would
+ * otherwise leave from the route's address); none when m says nothing
+ * (a socket bound to one address, a unix one). */
+static void reply_from(struct msghdr *m, struct msghdr *out, char *buf)
+{
+	struct cmsghdr *o;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			/* ipi_spec_dst: the local address to answer from (a
+			 * broadcast's is the interface's own). */
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			pi.ipi_ifindex = 0;
+			pi.ipi_addr.s_addr = 0;
+			out->msg_control = buf;
+			out->msg_controllen = CMSG_SPACE(sizeof pi);
+			o = CMSG_FIRSTHDR(out);
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof pi);
+			memcpy(CMSG_DATA(o), &pi, sizeof pi);
+			return;		/* an IPv4 one on an IPv6 socket: this one */
+		}
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
+				return;	/* no source address: the kernel's choice */
+			out->msg_control = buf;
+			out->msg_controllen = CMSG_SPACE(sizeof pi);
+			o = CMSG_FIRSTHDR(out);
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof pi);
+			memcpy(CMSG_DATA(o), &pi, sizeof pi);
+			return;
+		}
+	}
+}
+
 /* l is readable: answer what is there, a batch at a time, a few batches
  * per wake-up so the worker's connections get their turn. */
 void wdgram_ready(struct server *s, struct listener *l)
@@ -193,6 +251,7 @@ void wdgram_ready(struct server *s, struct listener *l)
 			w->out[k].msg_hdr = (struct msghdr){ .msg_name = m->msg_name,
 				.msg_namelen = m->msg_namelen, .msg_iov = &w->iout[k],
 				.msg_iovlen = 1 };
+			reply_from(m, &w->out[k].msg_hdr, w->octl[k].buf);
 			k++;
 		}
 		for (int sent = 0; sent < k;) {

@@ -590,6 +590,6 @@ pid_t worker_fork(struct server *s, int ch, bool dgrams);
 #define WDGRAM_RATE_SECS 1
 bool wdgram_start(struct server *s, int epfd);
 void wdgram_stop(struct server *s, int epfd);
-void wdgram_ready(struct server *s, struct listener *l);
+unsigned wdgram_ready(struct server *s, struct listener *l);
 
 #endif

@@ -409,6 +409,9 @@ void pool_on_message(struct server *s, struct wslot *w, const char *msg, size_t 
 	case WIRE_DONE: {
 		struct done_ctx dc = { .s = s, .w = w };
 
+		/* Any DONE is activity; one without ids is worker 0 saying it
+		 * answered datagrams (wdgram.c): --idle-exit starts over. */
+		s->idle_since_ms = 0;
 		if (wire_parse_done(msg, len, on_done, &dc) < 0)
 			log_warn("worker %d pid %d: malformed DONE", w->idx, (int)w->pid);
 		if (dc.foreign)

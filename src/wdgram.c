@@ -209,9 +209,13 @@ static void reply_from(struct msghdr *m, struct msghdr *out, char *buf)
 }
 
 /* l is readable: answer what is there, a batch at a time, a few batches
- * per wake-up so the worker's connections get their turn. */
-void wdgram_ready(struct server *s, struct listener *l)
+ * per wake-up so the worker's connections get their turn.  Returns how
+ * many datagrams were read (the worker tells the master, for
+ * --idle-exit). */
+unsigned wdgram_ready(struct server *s, struct listener *l)
 {
+	unsigned seen = 0;
+
 	for (int round = 0; round < 4; round++) {
 		time_t now = time(NULL);
 		int n, k = 0;
@@ -225,7 +229,8 @@ void wdgram_ready(struct server *s, struct listener *l)
 		}
 		n = recvmmsg(l->fd, w->in, WDGRAM_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
-			return;
+			return seen;
+		seen += (unsigned)n;
 		for (int i = 0; i < n; i++) {
 			struct msghdr *m = &w->in[i].msg_hdr;
 			size_t len = w->in[i].msg_len;
@@ -265,6 +270,7 @@ void wdgram_ready(struct server *s, struct listener *l)
 				sent++;	/* this one is lost (ECONNREFUSED & co.): the rest go */
 		}
 		if (n < WDGRAM_BATCH)
-			return;
+			return seen;
 	}
+	return seen;
 }

@@ -39,6 +39,7 @@ struct wconn {
 
 struct wstate {
 	struct server *s;	/* this process's copy of the master's */
+	int64_t told_ms;	/* datagrams: when the master last heard of them */
 	int epfd;
 	enum builtin_kind kind;
 	unsigned open;
@@ -217,6 +218,16 @@ static int handshake(void)
 	return fdpass_send_flags(CH_FD, msg, (size_t)n, -1, 0) < 0 ? -1 : 0;
 }
 
+/* Datagrams answered: an empty DONE, at most once a second, so that the
+ * master's --idle-exit counts them as activity. */
+static void tell_busy(struct wstate *ws)
+{
+	static const char done[] = "DONE";
+
+	ws->told_ms = mono_ms();
+	(void)fdpass_send_flags(CH_FD, done, sizeof done - 1, -1, MSG_DONTWAIT);
+}
+
 static bool is_listener(const struct wstate *ws, const void *p)
 {
 	const struct listener *l = p;
@@ -244,6 +255,7 @@ static void worker_main(struct server *s, bool dgrams)
 			continue;
 		}
 		int n = epoll_wait(ws.epfd, evs, 256, -1);
+		unsigned answered = 0;
 
 		if (n < 0 && errno != EINTR)
 			_exit(1);
@@ -251,11 +263,13 @@ static void worker_main(struct server *s, bool dgrams)
 			if (evs[i].data.ptr == NULL)
 				on_channel(&ws, false);
 			else if (is_listener(&ws, evs[i].data.ptr))
-				wdgram_ready(s, evs[i].data.ptr);
+				answered += wdgram_ready(s, evs[i].data.ptr);
 			else
 				on_conn(&ws, evs[i].data.ptr, evs[i].events);
 		}
 		flush_done(&ws);
+		if (answered && mono_ms() - ws.told_ms >= 1000)
+			tell_busy(&ws);
 		(void)log_limits_flush(false);	/* the datagram refusals' counts */
 	}
 	_exit(0);

@@ -36,8 +36,8 @@ from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noq
                           private_netns, read_all, run, run_acceptd, tmpdir,
                           wait_counters, wait_port, write_script)
 import unitemu  # noqa: E402
-from inetds import (parse_xinetd, run_as, start_openbsd, start_xinetd,  # noqa: E402
-                    unpacked_debs)
+from inetds import parse_xinetd, run_as, start_openbsd, start_xinetd  # noqa: E402
+from tftp import SRV, TFTPD, tftp_fetches, tftp_root  # noqa: E402
 
 TOP = os.path.normpath(os.path.join(HERE, "..", ".."))
 README = os.path.join(TOP, "README.md")
@@ -442,46 +442,9 @@ def per_client_rules():
 
 # --- datagram services -------------------------------------------------------------
 
-TFTPD = "/usr/sbin/in.tftpd"
-SRV = "/srv/tftp"
-
-
-def tftp_root():
-    """in.tftpd unpacked from the tftpd-hpa .deb (tests/fetch-debs.sh), a
-    directory for /srv/tftp holding a 3 MB file, and that file's bytes.
-    Root only: in.tftpd chroots and drops to its user, or exits."""
-    if os.geteuid() != 0:
-        raise Skip("in.tftpd runs only as root")
-    curl = shutil_which("curl")
-    if not curl or "tftp" not in subprocess.run([curl, "-V"], capture_output=True,
-                                                text=True).stdout:
-        raise Skip("curl with tftp not installed")
-    tftpd = os.path.join(unpacked_debs("tftpd", ["tftpd-hpa"]), "usr", "sbin", "in.tftpd")
-    srv = tmpdir()
-    os.chmod(srv, 0o755)
-    data = os.urandom(3 << 20)
-    with open(os.path.join(srv, "boot.img"), "wb") as f:
-        f.write(data)
-    os.chmod(os.path.join(srv, "boot.img"), 0o644)
-    return tftpd, srv, data
-
-
 def tftp_paths(text, tftpd, srv):
     assert TFTPD in text and SRV in text, text
     return local_paths(text, "").replace(TFTPD, tftpd).replace(SRV, srv)
-
-
-def tftp_fetches(port, data, times=2):
-    """curl fetches the file intact, times over; the first two at once."""
-    def fetch():
-        return subprocess.Popen(["curl", "-sS", "--max-time", "20", "-o", "-",
-                                 "tftp://127.0.0.1:%d/boot.img" % port],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    procs = [fetch() for _ in range(times)]
-    for p in procs:
-        out, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and out == data, "curl: status %d, %d of %d bytes: %s" % (
-            p.returncode, len(out), len(data), err.decode(errors="replace"))
 
 
 @case
@@ -555,6 +518,48 @@ def udp_echo():
     assert d.stop() == 0, d.log()
 
 
+@case
+def udp_per_peer():
+    """Two peers, each answered by a handler of its own (the pid says
+    which), that reads fd 0 as a connected socket."""
+    private_netns()
+    d = tmpdir()
+    os.chmod(d, 0o755)
+    handler = write_script(d, "udp-handler", (
+        "#!%s\nimport os, socket\n"
+        "s = socket.socket(fileno=0)\ns.settimeout(3)\n"
+        "try:\n"
+        "    while True:\n"
+        "        s.send(b'%%d %%s ' %% (os.getpid(), os.environ['UDPREMOTEPORT'].encode())"
+        " + s.recv(100))\n"
+        "except socket.timeout:\n    pass\n") % sys.executable)
+    argv = command(block("udp-per-peer").strip().replace("/usr/local/bin/udp-handler",
+                                                         handler), "")
+    dmn = Daemon(argv[1:])
+    assert dmn.listening() == ["udp:127.0.0.1:5353"], dmn.log()
+    peers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    try:
+        pids = []
+        for i, p in enumerate(peers):
+            p.settimeout(10)
+            p.bind(("127.0.0.%d" % (i + 2), 0))
+            p.sendto(b"hello", ("127.0.0.1", 5353))
+            pid, port, what = p.recv(100).split()
+            assert (port, what) == (str(p.getsockname()[1]).encode(), b"hello"), (port, what)
+            pids.append(pid)
+        for r in range(3):
+            for p in peers:
+                p.sendto(b"r%d" % r, ("127.0.0.1", 5353))
+            for i, p in enumerate(peers):
+                assert p.recv(100).split() == [pids[i], str(p.getsockname()[1]).encode(),
+                                               b"r%d" % r]
+        assert pids[0] != pids[1], pids
+    finally:
+        for p in peers:
+            p.close()
+    assert dmn.stop() == 0, dmn.log()
+
+
 # --- the migration table ------------------------------------------------------------
 
 def migration_rows():
@@ -590,6 +595,7 @@ CASES = {"standalone-default", "standalone-handler", "config-file", "config-run"
          "systemd-conf", "systemd-enable", "systemd-dropin", "template-conf",
          "template-enable", "nowait-units", "haproxy-side", "haproxy-acceptd",
          "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run",
-         "tftp-standalone", "tftp-inetd", "tftp-xinetd", "tftp-units", "udp-echo"}
+         "tftp-standalone", "tftp-inetd", "tftp-xinetd", "tftp-units", "udp-echo",
+         "udp-per-peer"}
 
 run()

@@ -12,7 +12,12 @@ entries: the service becomes 127.0.0.1:PORT, /usr/sbin/acceptd the build's
 binary, /usr/local/bin/handler a test handler; entries commented out as
 "#SERVICE ..." (no blank after the "#") are enabled.  xinetd services:
 disable = no, type = UNLISTED with a free port bound to 127.0.0.1, the same
-two paths.  The user field is kept (nobody) unless that user cannot run the
+two paths.  The tftp entries run tftpd-hpa's in.tftpd (unpacked from the
+.deb tests/fetch-debs.sh fetched: helpers/tftp.py) for /usr/sbin/in.tftpd
+and a temporary directory for /srv/tftp, with curl fetching a random 1 MB
+file; their timers are shortened (--idle-exit 3, in.tftpd -t 1 instead of
+its 900 s wait for more requests) to see acceptd's idle exit hand the
+socket back, and the next request served by a new acceptd.  The user field is kept (nobody) unless that user cannot run the
 build's binary, in which case root runs it.  The OpenRC script runs
 unchanged; its conf.d file is the shipped one with test settings appended.
 
@@ -25,6 +30,7 @@ paths compiled in (/lib/rc, /run/openrc), so it runs in a private mount
 namespace where an overlay puts the unpacked files (and the build's
 acceptd as /usr/sbin/acceptd) over /usr and a tmpfs over /run; nothing
 outside the namespace changes.  Every daemon is stopped by its pid."""
+import hashlib
 import os
 import pwd
 import re
@@ -41,6 +47,7 @@ from acceptd_test import (ACCEPTD, Daemon, Skip, case, exchange, free_port,  # n
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 from inetds import (cached_dir, parse_xinetd, run_as, start_openbsd,  # noqa: E402
                     start_xinetd, unpacked_debs)
+from tftp import SRV as SHIPPED_SRV, TFTPD as SHIPPED_TFTPD, tftp_root  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -80,9 +87,12 @@ def xinetd_attr(attrs, name):
 
 
 def argv_of(args):
-    """What an entry runs: ("builtin", NAME) or ("handler", None)."""
+    """What an entry runs: ("builtin", NAME), ("handler", None) or
+    ("tftp", None)."""
     if SHIPPED_HANDLER in args:
         return "handler", None
+    if SHIPPED_TFTPD in args:
+        return "tftp", None
     for i, a in enumerate(args):
         if a in ("-b", "--builtin") and i + 1 < len(args):
             return "builtin", args[i + 1]
@@ -107,6 +117,51 @@ def handler_in(top):
     return path
 
 
+TFTP_SIZE = 1 << 20
+IDLE_EXIT = "3"         # seconds, for the shipped 600
+TFTPD_WAIT = "1"        # in.tftpd -t: seconds it waits for more requests
+
+
+def tftp_args(args, tftpd, srv):
+    """A tftp entry's arguments as run here: in.tftpd and /srv/tftp
+    replaced, and the short timers (in.tftpd -t after its path, acceptd's
+    --idle-exit value)."""
+    assert "--idle-exit" in args and SHIPPED_SRV in args, args
+    out = []
+    for i, a in enumerate(args):
+        if a == SHIPPED_TFTPD:
+            out += [tftpd, "-t", TFTPD_WAIT]
+        elif a == SHIPPED_SRV:
+            out.append(srv)
+        elif i and args[i - 1] == "--idle-exit":
+            out.append(IDLE_EXIT)
+        else:
+            out.append(a)
+    return out
+
+
+class Tftp:
+    """What a tftp entry serves: boot.img's size and hash."""
+
+    def __init__(self, data):
+        self.size, self.sha256 = len(data), hashlib.sha256(data).hexdigest()
+
+
+def tftp_fetch(port, want, times=2):
+    """curl fetches boot.img, times at once; each copy has its hash."""
+    procs = [subprocess.Popen(["curl", "-sS", "--max-time", "20", "-o", "-",
+                               "tftp://127.0.0.1:%d/boot.img" % port],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(times)]
+    for p in procs:
+        out, err = p.communicate(timeout=30)
+        got = hashlib.sha256(out).hexdigest()
+        assert p.returncode == 0 and got == want.sha256, \
+            "curl: status %d, %d of %d bytes, sha256 %s, want %s: %s" % (
+                p.returncode, len(out), want.size, got, want.sha256,
+                err.decode(errors="replace"))
+
+
 def parse_env(out):
     lines = out.decode("utf-8", "replace").splitlines()
     assert lines and lines[-1] == "END", "handler output incomplete: %r" % out
@@ -125,6 +180,9 @@ def need_root(why="the superservers switch users"):
 def serve_once(s, kind, name):
     """One connection; returns the pid of the acceptd that served it when
     the reply says (a handler's PPID), else None."""
+    if kind == "tftp":
+        tftp_fetch(s.port, name)
+        return None
     if kind == "handler":
         me, out = talk(("127.0.0.1", s.port))
         env = parse_env(out)
@@ -148,7 +206,9 @@ def serve_once(s, kind, name):
 
 def check_wait(s, kind, name, user):
     """One acceptd, running as the entry's user, serves every connection and
-    stays; stopped, it exits 0, and the superserver starts another on demand."""
+    stays; stopped, it exits 0, and the superserver starts another on demand.
+    tftp: that one exits 0 by itself (--idle-exit) once in.tftpd has, and
+    the superserver, watching the socket again, starts a third."""
     first = None
     for _ in range(3):
         ppid = serve_once(s, kind, name)
@@ -164,6 +224,14 @@ def check_wait(s, kind, name, user):
     serve_once(s, kind, name)
     again = wait_until(s.acceptds, 10, "a new acceptd")
     assert again != [first], "served by the stopped acceptd %d" % first
+    if kind == "tftp":
+        second, = again
+        assert s.wait_exit(second) == 0, "acceptd %d after its --idle-exit\n%s" % (
+            second, s.diag())
+        serve_once(s, kind, name)
+        third = wait_until(s.acceptds, 10, "an acceptd after the idle exit")
+        assert third != [second] and len(third) == 1, \
+            "after %d's idle exit: %r\n%s" % (second, third, s.diag())
 
 
 def check_nowait(s, kind, name):
@@ -190,11 +258,25 @@ def shipped_files_have_both_modes():
     """The cases below come from the files; make sure they found them."""
     modes = sorted({fields[3] for fields, _ in inetd_entries()})
     assert modes == ["nowait", "wait"], "inetd entries' modes: %r" % modes
+    kinds = sorted({tuple(fields[1:3]) for fields, _ in inetd_entries()})
+    assert kinds == [("dgram", "udp"), ("stream", "tcp")], "inetd entries' sockets: %r" % kinds
+    for fields, n in inetd_entries():
+        if fields[1] == "dgram":
+            assert fields[3] == "wait", "%s:%d: a datagram entry is wait" % (INETD_CONF, n)
+            assert argv_of(fields[7:])[0] == "tftp", "%s:%d: no check for %r" % (
+                INETD_CONF, n, fields)
     for fields, n in inetd_entries():
         assert len(fields) >= 7, "%s:%d: not an inetd entry: %r" % (INETD_CONF, n, fields)
         assert fields[5] == SHIPPED_ACCEPTD, "%s:%d: server %s" % (INETD_CONF, n, fields[5])
     waits = sorted({xinetd_attr(a, "wait") for _, a in xinetd_services()})
     assert waits == ["no", "yes"], "xinetd services' wait values: %r" % waits
+    types = sorted({xinetd_attr(a, "socket_type") for _, a in xinetd_services()})
+    assert types == ["dgram", "stream"], "xinetd services' socket types: %r" % types
+    for name, attrs in xinetd_services():
+        if xinetd_attr(attrs, "socket_type") == "dgram":
+            assert xinetd_attr(attrs, "wait") == "yes" and \
+                xinetd_attr(attrs, "protocol") == "udp", name
+            assert argv_of(xinetd_attr(attrs, "server_args").split())[0] == "tftp", name
     for name, attrs in xinetd_services():
         assert xinetd_attr(attrs, "disable") == "yes", "%s ships enabled" % name
         assert xinetd_attr(attrs, "server") == SHIPPED_ACCEPTD, name
@@ -210,6 +292,10 @@ def inetd_case(fields, n):
         f[5] = ACCEPTD
         kind, name = argv_of(f[7:])
         f = [handler_in(top) if a == SHIPPED_HANDLER else a for a in f]
+        if kind == "tftp":
+            tftpd, srv, data = tftp_root(TFTP_SIZE)
+            f[7:] = tftp_args(f[7:], tftpd, srv)
+            name = Tftp(data)
         s = start_openbsd(top, f)
         if fields[3] == "wait":
             check_wait(s, kind, name, user)
@@ -228,6 +314,9 @@ def xinetd_case(name, attrs):
         user = run_as(xinetd_attr(attrs, "user") or "root")
         kind, builtin = argv_of((xinetd_attr(attrs, "server_args") or "").split())
         handler = handler_in(top)
+        if kind == "tftp":
+            tftpd, srv, data = tftp_root(TFTP_SIZE)
+            builtin = Tftp(data)
         new = []
         for k, op, v in attrs:
             if k in ("disable", "type", "port", "bind", "user"):
@@ -236,6 +325,8 @@ def xinetd_case(name, attrs):
                 v = ACCEPTD
             elif k == "server_args":
                 v = v.replace(SHIPPED_HANDLER, handler)
+                if kind == "tftp":
+                    v = " ".join(tftp_args(v.split(), tftpd, srv))
             new.append((k, op, v))
         new += [("disable", "=", "no"), ("type", "=", "UNLISTED"), ("port", "=", str(port)),
                 ("bind", "=", "127.0.0.1"), ("user", "=", user)]

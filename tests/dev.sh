@@ -35,7 +35,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 BUILD_PKGS=(build-essential autoconf automake libtool pkg-config libsystemd-dev)
-TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6
+TEST_PKGS=(check python3 socat xinetd systemd iproute2 procps ucspi-tcp-ipv6 curl
 	clang libclang-rt-14-dev haproxy strace debhelper dpkg-dev fakeroot lintian rpm valgrind
 	systemd-container)
 

@@ -113,6 +113,8 @@ static const char *class_why(enum sock_class c)
 static int refuse_dgram(const struct server *s, int fd, const char *fdname, char *err,
 			size_t errlen)
 {
+	if (fdname && (!*fdname || strcmp(fdname, "unknown") == 0))
+		fdname = NULL;	/* systemd's name for no name */
 	if (s->opt->per_peer) {
 		/* The socket goes to the first peer's handler, and another
 		 * is bound in its place: only acceptd's own can be. */

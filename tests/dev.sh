@@ -188,7 +188,7 @@ check)
 	rm -rf "$top/build/debs-out"
 	DEB_OUT="$top/build/debs-out" stage "package check" tests/package/deb.sh build/default/acceptd-*.tar.xz
 	# Those .debs installed in a container booted with a real systemd and
-	# driven with systemctl (tests/system/; about 40 s).
+	# driven with systemctl (tests/system/; about 50 s).
 	stage "system (real systemd)" python3 tests/system/systemd.py "$top/build/debs-out"
 	for sk in "${skips[@]}"; do
 		echo "dev.sh: skipped: $sk" >&2

@@ -45,6 +45,7 @@ import atexit
 import ctypes
 import errno
 import functools
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from acceptd_test import (case, run, connbench_binary, proc_children,  # noqa: E402
                           read_all, reset_client, wait_until)
+sys.path.insert(0, os.path.join(HERE, "..", "integration", "helpers"))
+from tftp import SRV, TFTPD, in_tftpd, need_curl_tftp  # noqa: E402
 
 DEBDIR = (sys.argv[1] if len(sys.argv) > 1 else os.environ.get("ACCEPTD_SYSTEM_DEBS", ""))
 KEEP = os.environ.get("ACCEPTD_SYSTEM_KEEP") == "1"
@@ -835,6 +838,100 @@ def accept_yes():
     assert "acceptd" not in failed, failed
     assert c.prop("acceptd-nowait.socket", "ActiveState") == "active"
     c.systemctl("disable", "--now", "acceptd-nowait.socket")
+
+
+def tftp_fetch(c, want):
+    """curl inside the container fetches boot.img from 127.0.0.1:69; the
+    copy's sha256 must be want's."""
+    got = "/opt/acceptd-test/got.img"
+    c.sh(["rm", "-f", got])
+    c.sh(["curl", "-sS", "--max-time", "20", "-o", got, "tftp://127.0.0.1/boot.img"],
+         timeout=30)
+    out = c.sh(["sha256sum", got]).stdout.split()[0]
+    assert out == want, "fetched %s, sha256 %s, want %s" % (got, out, want)
+
+
+@timed
+def tftp_datagram():
+    """The ListenDatagram= example (acceptd-tftp.socket + .service), copied
+    from the package's docs into /etc/systemd/system, with a drop-in
+    ExecStart= running the unpacked in.tftpd (the host's /usr has none)
+    with -t 2 and acceptd with --idle-exit 3, serving /srv/tftp: a
+    request to 127.0.0.1:69 starts the service, curl inside gets the
+    file intact; acceptd logs its socket, and once in.tftpd is gone it
+    exits 0 by itself (the socket unit stays listening); the next request
+    starts a new acceptd through the socket.  Under the unit's sandbox
+    (root with CAP_SYS_CHROOT, CAP_SETUID, CAP_SETGID only)."""
+    budget(90)
+    c = installed()
+    need_curl_tftp()
+    tftpd = in_tftpd()
+    sock, unit = "acceptd-tftp.socket", "acceptd-tftp.service"
+    ex = "/usr/share/doc/acceptd/examples/systemd/"
+    c.sh(["cp", ex + sock, ex + unit, "/etc/systemd/system/"])
+    with open(c.path("/etc/systemd/system/" + unit)) as f:
+        shipped = re.search(r"^ExecStart=(.*)$", f.read(), re.M).group(1)
+    assert shipped == "/usr/sbin/acceptd -- %s -s %s" % (TFTPD, SRV), shipped
+    mine = "/opt/acceptd-test/in.tftpd"
+    shutil.copy2(tftpd, c.path(mine))
+    data = os.urandom(2 << 20)
+    want = hashlib.sha256(data).hexdigest()
+    os.makedirs(c.path(SRV), exist_ok=True)
+    os.chmod(c.path(SRV), 0o755)
+    with open(c.path(SRV + "/boot.img"), "wb") as f:
+        f.write(data)
+    os.chmod(c.path(SRV + "/boot.img"), 0o644)
+    dropin = "/etc/systemd/system/%s.d/test.conf" % unit
+    c.write(dropin, "[Service]\nExecStart=\nExecStart=%s\n" % shipped.replace(
+        "/usr/sbin/acceptd", "/usr/sbin/acceptd --idle-exit 3").replace(
+        TFTPD, mine + " -t 2"))
+    c.systemctl("daemon-reload")
+    mark = c.journal.mark()
+    c.systemctl("enable", "--now", sock)
+    try:
+        st = c.show(sock, "ActiveState", "Listen")
+        assert st["ActiveState"] == "active" and st["Listen"] == "[::]:69 (Datagram)", st
+        assert c.prop(unit, "ActiveState") == "inactive", "started before a request"
+
+        tftp_fetch(c, want)
+        c.wait_state(unit, ActiveState="active", SubState="running")
+        pid = c.main_pid(unit)
+        # Named after the socket unit (LISTEN_FDNAMES), as for streams.
+        line = c.journal.wait(msg(of_unit(unit, pid), r"^listening on acceptd-tftp\.socket\b"),
+                              mark, what="acceptd's 'listening on acceptd-tftp.socket' line")
+        note("acceptd-tftp.service pid %d: %s" % (pid, line["MESSAGE"]))
+        status = c.proc(pid, "status")
+        # Root, bounded to CAP_SETGID (6), CAP_SETUID (7), CAP_SYS_CHROOT (18).
+        assert re.search(r"^Uid:\s+0\s", status, re.M), status
+        assert int(re.search(r"^CapBnd:\s+(\w+)", status, re.M).group(1), 16) == \
+            (1 << 6) | (1 << 7) | (1 << 18), status
+        tftp_fetch(c, want)
+        assert c.main_pid(unit) == pid, "a second acceptd while the first runs"
+
+        # in.tftpd gives up waiting for more requests after 2 s; acceptd
+        # is idle 3 s later and exits 0: the unit goes inactive (not
+        # failed, not restarted), the socket unit listens on.
+        c.journal.wait(msg(of_unit(unit, pid), r"--idle-exit"), mark, timeout=20,
+                       what="acceptd's idle exit")
+        st = c.wait_state(unit, ActiveState="inactive")
+        st = c.show(unit, "Result", "ExecMainStatus", "NRestarts")
+        assert st == {"Result": "success", "ExecMainStatus": "0", "NRestarts": "0"}, st
+        assert c.prop(sock, "ActiveState") == "active"
+
+        mark = c.journal.mark()
+        tftp_fetch(c, want)
+        c.wait_state(unit, ActiveState="active", SubState="running")
+        new = c.main_pid(unit)
+        assert new not in (0, pid), (pid, new)
+        c.journal.wait(msg(of_unit(unit, new), r"^listening on acceptd-tftp\.socket\b"), mark,
+                       what="the new acceptd's 'listening on' line")
+        note("after the idle exit: pid %d -> %d" % (pid, new))
+    finally:
+        c.systemctl("disable", "--now", sock, check=False)
+        c.systemctl("stop", unit, check=False)
+        c.remove(dropin)
+        c.systemctl("daemon-reload")
+    assert c.prop(unit, "ActiveState") == "inactive"
 
 
 def socket_unit_serving(c):

@@ -9,16 +9,19 @@
  * child, so it makes system calls only - no allocation, no locks, no
  * stdio; contain_check, once privileges are dropped, says now what the
  * kernel would refuse each child later (a hard limit above acceptd's own,
- * a nice value below it, without the privilege to ask for them).
+ * a nice value below it, without the capability to ask for them - root
+ * in a container may lack it; nofile above fs.nr_open, even with it).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -126,27 +129,61 @@ int contain_apply(const struct options *o)
 	return 0;
 }
 
+/* Whether this process may do what cap allows.  Not the same as uid 0:
+ * root in a container often lacks CAP_SYS_RESOURCE and CAP_SYS_NICE
+ * (Docker's default set has neither), and after -u none is left. */
+static bool has_cap(int cap)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return geteuid() == 0;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/* fs.nr_open: the most open files the kernel lets anyone ask for. */
+static unsigned long long nr_open(void)
+{
+	unsigned long long n = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
 /* After privileges are dropped (and at a reload, as the new image will
  * be): what the children could not be given.  0, or -1 with err set. */
 int contain_check(const struct options *o, char *err, size_t errlen)
 {
-	bool privileged = geteuid() == 0;
+	bool resource = has_cap(CAP_SYS_RESOURCE);
 
-	for (unsigned i = 0; i < o->n_rlimits && !privileged; i++) {
+	for (unsigned i = 0; i < o->n_rlimits; i++) {
 		struct rlimit now;
 		const struct rlimit_set *r = &o->rlimits[i];
+		unsigned long long max;
 
-		if (getrlimit(r->resource, &now) < 0)
+		if (r->resource == RLIMIT_NOFILE && (max = nr_open()) > 0 && r->hard > max) {
+			snprintf(err, errlen, "--rlimit nofile: %llu is above fs.nr_open (%llu), "
+				 "which the kernel refuses even to root", r->hard, max);
+			return -1;
+		}
+		if (resource || getrlimit(r->resource, &now) < 0)
 			continue;
 		if (now.rlim_max != RLIM_INFINITY &&
 		    (r->hard == (unsigned long long)RLIM_INFINITY || r->hard > now.rlim_max)) {
 			snprintf(err, errlen, "--rlimit %s: a hard limit above acceptd's own (%llu), "
-				 "which only root can raise", contain_rlimit_name(r->resource),
-				 (unsigned long long)now.rlim_max);
+				 "which only root can raise (CAP_SYS_RESOURCE)",
+				 contain_rlimit_name(r->resource), (unsigned long long)now.rlim_max);
 			return -1;
 		}
 	}
-	if (o->nice_set && !privileged) {
+	if (o->nice_set && !has_cap(CAP_SYS_NICE)) {
 		struct rlimit rn = { 0, 0 };
 		int now, floor = 20;
 
@@ -158,7 +195,7 @@ int contain_check(const struct options *o, char *err, size_t errlen)
 				20 - (int)rn.rlim_cur;
 		if (errno == 0 && o->nice < now && o->nice < floor) {
 			snprintf(err, errlen, "--nice %d: below acceptd's own nice value (%d), "
-				 "which only root can ask for", o->nice, now);
+				 "which only root can ask for (CAP_SYS_NICE)", o->nice, now);
 			return -1;
 		}
 	}

@@ -22,6 +22,7 @@ acceptd option it names is one acceptd takes, every config key one a
 config file takes."""
 import errno
 import os
+import pwd
 import re
 import shlex
 import signal
@@ -560,6 +561,40 @@ def udp_per_peer():
     assert dmn.stop() == 0, dmn.log()
 
 
+@case
+def untrusted_handlers():
+    """The contained handler: run as written (in the namespace, port 7000),
+    with a handler that shows what it started with - its limits, nice
+    value, umask and user - while acceptd keeps its own."""
+    private_netns()
+    d = tmpdir()
+    os.chmod(d, 0o755)              # the handler runs as nobody
+    h = write_script(d, "handler", "#!/bin/sh\nexec cat /proc/self/limits /proc/self/status "
+                     "/proc/self/stat\n")
+    argv = command(block("untrusted").replace("\\\n", " ").strip(), h)
+    dmn = Daemon(argv[1:])
+    dmn.listening()
+    with connect("127.0.0.1:7000") as s:
+        s.shutdown(socket.SHUT_WR)
+        out = read_all(s).decode()
+
+    def limit(text, row):
+        return re.search(r"^%s\s+(\S+)\s+(\S+)" % row, text, re.M).groups()
+    for row, want in (("Max address space", "268435456"), ("Max cpu time", "10"),
+                      ("Max open files", "64"), ("Max file size", "1048576"),
+                      ("Max core file size", "0")):
+        assert limit(out, row) == (want, want), (row, limit(out, row), out)
+    assert re.search(r"^Umask:\s+0077$", out, re.M), out
+    assert re.search(r"^Uid:\s+%d\s" % pwd.getpwnam("nobody").pw_uid, out, re.M), out
+    stat = [ln for ln in out.splitlines() if re.match(r"^\d+ \(", ln)][0]
+    assert stat[stat.rindex(")") + 2:].split()[16] == "10", stat       # nice
+    with open("/proc/%d/limits" % dmn.pid) as f:
+        own = f.read()
+    assert limit(own, "Max address space") != ("268435456", "268435456"), own
+    assert limit(own, "Max cpu time") == ("unlimited", "unlimited"), own
+    assert dmn.stop() == 0
+
+
 # --- the migration table ------------------------------------------------------------
 
 def migration_rows():
@@ -596,6 +631,6 @@ CASES = {"standalone-default", "standalone-handler", "config-file", "config-run"
          "template-enable", "nowait-units", "haproxy-side", "haproxy-acceptd",
          "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run",
          "tftp-standalone", "tftp-inetd", "tftp-xinetd", "tftp-units", "udp-echo",
-         "udp-per-peer"}
+         "udp-per-peer", "untrusted"}
 
 run()

@@ -477,6 +477,43 @@ def fdstore_every_own_listener_before_ready():
 
 
 @case
+def restart_through_store_keeps_udp_sockets_and_queued_datagrams():
+    # acceptd's own datagram sockets go to the fd store like listeners: a
+    # datagram sent while no acceptd runs waits in the stored socket and
+    # is answered by the next one; a per-peer one is never stored (its
+    # stored copy would come back connected to one peer).
+    args = ["-b", "echo", "-w", "1", "-l", "udp:127.0.0.1:0", "-l", "127.0.0.1:0"]
+    with ServiceManager() as mgr:
+        d1 = mgr.start(args)
+        addrs = d1.listening(2)
+        udp = [a for a in addrs if a.startswith("udp:")][0]
+        host, port = udp[4:].rsplit(":", 1)
+        before = mgr.ready(d1)
+        stores = sorted(m.text for m in before if "FDSTORE=1" in m.text.split("\n"))
+        assert stores == sorted("FDSTORE=1\nFDNAME=" + store_name(a) for a in addrs), stores
+        inode = os.fstat(mgr.stored()[store_name(udp)]).st_ino
+        assert d1.stop() == 0, d1.log()
+        mgr.wait("STOPPING=1", pid=d1.pid)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(10)
+            c.sendto(b"sent while down", (host, int(port)))
+            mark = mgr.mark()
+            d2 = mgr.start(args)
+            assert sorted(d2.listening(2)) == sorted(addrs), (d2.log(), addrs)
+            from_store_line(d2, udp)
+            mgr.ready(d2, start=mark)
+            assert c.recvfrom(100) == (b"sent while down", (host, int(port)))
+        assert inode in sock_inodes(d2.pid), "acceptd does not hold the stored UDP socket"
+        assert d2.stop() == 0, d2.log()
+    with ServiceManager() as mgr:
+        d = mgr.start(["--datagram", "per-peer", "-l", "udp:127.0.0.1:0", "--", "/bin/cat"])
+        d.listening()
+        before = mgr.ready(d)
+        assert not [m for m in before if "FDSTORE=1" in m.text.split("\n")], before
+        assert d.stop() == 0, d.log()
+
+
+@case
 def restart_through_store_keeps_ports_and_queued_connections():
     path = os.path.join(tmpdir(), "kept.sock")
     args = ["-l", "127.0.0.1:0", "-l", "unix:" + path]

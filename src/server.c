@@ -309,6 +309,21 @@ static void dispatch(struct server *s, struct epoll_event *ev)
 		pool_readable(s, (struct wslot *)(void *)k);
 }
 
+/* per-peer on a wildcard address: connect() fixes the handed-over
+ * socket's local address to the route's choice, so a peer that sent to
+ * another of the host's addresses gets answers from that one, and its
+ * next datagrams, not matching the connected socket, a new handler each
+ * (udpsvd's limit too). */
+static void warn_per_peer_wildcard(const struct server *s)
+{
+	for (int i = 0; s->opt->per_peer && i < s->n_lst; i++)
+		if (s->lst[i].socktype == SOCK_DGRAM && !s->lst[i].fixed_local)
+			log_warn("%s: --datagram per-peer on a wildcard address: a peer that sends "
+				 "to another address than the one its route leaves from gets a "
+				 "handler per datagram; listen on each address instead",
+				 s->lst[i].name);
+}
+
 /* A datagram carries no PROXY header: say so once, at start. */
 static void warn_dgram_proxy(const struct server *s)
 {
@@ -338,6 +353,7 @@ int server_run(struct server *s)
 		warn_abstract_untrusted(s);
 		warn_dgram_proxy(s);
 	}
+	warn_per_peer_wildcard(s);
 	if (!s->opt->program || s->opt->fd_passing) {
 		if (poolsup_init(s) < 0) {
 			log_err("cannot start the worker pool: %s", strerror(errno));

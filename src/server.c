@@ -215,6 +215,24 @@ static int wait_ms(int64_t at)
  * further: handlers inherit it), or, when the hard limit is too low,
  * lower -c to what fits - a warning, not an error, since the daemon
  * still works, only with fewer connections. */
+/* --rlimit nofile binds the pool's workers too: each holds its share
+ * of -c open at once, and one out of fds loses the connections it is
+ * sent.  Said at start, not found under load. */
+static void warn_worker_nofile(const struct server *s, unsigned workers)
+{
+	unsigned share = (s->opt->max_conns + workers - 1) / (workers ? workers : 1);
+
+	if (!s->pool && (s->opt->program && !s->opt->fd_passing))
+		return;
+	for (unsigned i = 0; i < s->opt->n_rlimits; i++)
+		if (s->opt->rlimits[i].resource == RLIMIT_NOFILE &&
+		    s->opt->rlimits[i].soft < (unsigned long long)share + 16)
+			log_warn("--rlimit nofile=%llu: a worker may hold up to %u of -c %u "
+				 "connections at once, and loses those it has no fd for; "
+				 "raise nofile or lower -c", s->opt->rlimits[i].soft, share,
+				 s->opt->max_conns);
+}
+
 static void fit_fd_limit(struct server *s)
 {
 	unsigned workers = s->opt->workers ? s->opt->workers :
@@ -222,6 +240,7 @@ static void fit_fd_limit(struct server *s)
 	rlim_t reserve = (rlim_t)s->n_lst + workers + 32, need;
 	struct rlimit rl;
 
+	warn_worker_nofile(s, workers);
 	if (!s->opt->proxy_protocol && s->opt->program && !s->opt->fd_passing)
 		return;	/* spawn mode: the master closes each fd at once */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)

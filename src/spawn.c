@@ -185,6 +185,7 @@ struct exec_plan {
 	const sigset_t *reset;	/* to SIG_DFL: exec keeps SIG_IGN */
 	const struct options *contain;	/* --rlimit, --nice, --umask */
 	volatile int err;	/* set by the child when exec fails */
+	volatile bool contained;	/* ...in contain_apply, before the exec */
 };
 
 static void child_exec(struct exec_plan *p) __attribute__((noreturn));
@@ -217,8 +218,10 @@ static void child_exec(struct exec_plan *p)
 				close((int)fd);
 	}
 	setpgid(0, 0);
-	if ((errno = contain_apply(p->contain)) != 0)
+	if ((errno = contain_apply(p->contain)) != 0) {
+		p->contained = true;
 		goto fail;
+	}
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(p->reset, sig) == 1)
 			sigaction(sig, &dfl, NULL);
@@ -252,7 +255,13 @@ static pid_t run_plan(struct exec_plan *p)
 	if (pid < 0)
 		return -1;
 	if (p->err) {
+		static struct log_limit lim = { .what = "refused --rlimit/--nice/--umask" };
+
 		waitpid(pid, NULL, 0);	/* exited at once: reap it here */
+		/* The caller's line says only the errno: name the cause. */
+		if (p->contained && log_limited(&lim))
+			log_err("--rlimit/--nice/--umask: the kernel refused them for a new "
+				"process: %s", strerror(p->err));
 		errno = p->err;
 		return -1;
 	}

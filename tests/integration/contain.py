@@ -470,6 +470,8 @@ def a_value_the_kernel_refuses_later_fails_that_handler_not_acceptd():
     os.setpriority(os.PRIO_PROCESS, d.pid, 10)
     mark = len(d.lines)
     assert exchange(addr) == b""
+    d.wait_line(r"--rlimit/--nice/--umask: the kernel refused them for a new process: "
+                r"Permission denied", start=mark)
     d.wait_line(r"cannot start handler: Permission denied", start=mark)
     assert wait_counters(d, active=0)["failed"] == 1
     os.setpriority(os.PRIO_PROCESS, d.pid, 0)

@@ -50,10 +50,12 @@ static void check_unix(const char *in, const struct addr_spec *a)
 {
 	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
 	size_t off = offsetof(struct sockaddr_un, sun_path);
-	const char *path = in + 5;	/* after "unix:" */
+	bool dgram = strncmp(in, "unix-dgram:", 11) == 0;
+	const char *path = in + (dgram ? 11 : 5);	/* after "unix:" */
 	size_t n = strlen(path);
 
-	CHECK(strncmp(in, "unix:", 5) == 0);
+	CHECK(dgram || strncmp(in, "unix:", 5) == 0);
+	CHECK(a->socktype == (dgram ? SOCK_DGRAM : SOCK_STREAM));
 	CHECK(sun->sun_family == AF_UNIX && a->port == 0);
 	CHECK(n > 0 && n < sizeof sun->sun_path);
 	/* a file path keeps its NUL inside sun_path; abstract has none */
@@ -82,6 +84,9 @@ static void check_peer(const struct addr_spec *a)
 
 static void check_good(const char *in, const struct addr_spec *a)
 {
+	/* udp: and unix-dgram: are datagrams, everything else a stream. */
+	CHECK(a->socktype == (strncmp(in, "udp:", 4) == 0 ||
+			      strncmp(in, "unix-dgram:", 11) == 0 ? SOCK_DGRAM : SOCK_STREAM));
 	switch (a->kind) {
 	case ADDR_ANY:
 	case ADDR_HOST:

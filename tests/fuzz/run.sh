@@ -23,8 +23,9 @@ cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 
 # The sources each target links, beyond its own fuzz_NAME.c.  addr.c takes
 # options_parse_uint from options.c, which in turn names builtin_lookup and
-# cidr_parse, and log_escape from log.c; a new "undefined reference" means a file to add here.
-addr_srcs="src/addr.c src/options.c src/config.c src/confline.c src/builtin.c src/cidr.c src/log.c"
+# cidr_parse and contain_parse_rlimit, and log_escape from log.c; a new
+# "undefined reference" means a file to add here.
+addr_srcs="src/addr.c src/options.c src/config.c src/confline.c src/builtin.c src/cidr.c src/log.c src/contain.c"
 srcs_of() {
 	case $1 in
 	cidr) echo "src/cidr.c" ;;

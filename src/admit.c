@@ -62,21 +62,30 @@ static void tell(const struct conn_info *c, const char *msg, size_t len)
 		(void)send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* --rules: the rule for c, kept in c->rule; false when it denies (c is
- * then refused). */
-static bool ruled(struct server *s, struct conn_info *c)
+/* The policy's word on a source, for connections and for the datagrams
+ * a built-in answers (wdgram.c) alike: its --rules rule, or the ACL.
+ * NULL when admitted, with *rule the rule that matched (NULL none); else
+ * why not, written into why, with *rule the denying rule (its msg). */
+const char *admit_policy(const struct server *s, const struct peer *p, uint32_t gid,
+			 const struct rule **rule, char *why, size_t whylen)
 {
-	static struct log_limit denied = { .what = "connections denied by --rules" };
-	const struct rule *r = rules_match(s->rules, &c->remote, (uint32_t)c->gid);
-	char why[160];
+	const struct options *o = s->opt;
+	int i;
 
-	c->rule = r;
-	if (!r || !r->deny)
-		return true;
-	snprintf(why, sizeof why, "denied by --rules %.100s:%u", s->opt->rules, r->line);
-	tell(c, r->msg, r->msg_len);
-	admit_refuse(s, c, &denied, why, NULL, 0);
-	return false;
+	*rule = NULL;
+	if (s->rules) {	/* options.c: never with an ACL */
+		*rule = rules_match(s->rules, p, gid);
+		if (!*rule || !(*rule)->deny)
+			return NULL;
+		snprintf(why, whylen, "denied by --rules %.100s:%u", o->rules, (*rule)->line);
+		return why;
+	}
+	i = o->n_acl ? admit_acl_match(o->acl, o->n_acl, p) : -1;
+	if (i < 0 || o->acl[i].allow)
+		return NULL;
+	snprintf(why, whylen, "denied by --deny ");
+	cidr_format(&o->acl[i].net, why + strlen(why), whylen - strlen(why));
+	return why;
 }
 
 /* Decides for a described connection.  Admitted: true, the connection
@@ -89,29 +98,19 @@ bool admit_conn(struct server *s, struct conn_info *c)
 	static struct log_limit capped = { .what = "connections over --max-per-source" };
 	const struct options *o = s->opt;
 	unsigned rate_n = o->rate_n, rate_secs = o->rate_secs, cap = o->max_per_source;
-	char why[96];
+	char why[160];
 
-	if (s->rules) {
-		if (!ruled(s, c))
-			return false;
-		/* The client's own limits, where its rule gives them. */
-		if (c->rule && c->rule->rate_n)
-			rate_n = c->rule->rate_n, rate_secs = c->rule->rate_secs;
-		if (c->rule && c->rule->max_per_source)
-			cap = c->rule->max_per_source;
+	if (admit_policy(s, &c->remote, (uint32_t)c->gid, &c->rule, why, sizeof why)) {
+		if (c->rule)
+			tell(c, c->rule->msg, c->rule->msg_len);
+		admit_refuse(s, c, &denied, why, NULL, 0);
+		return false;
 	}
-	if (o->n_acl) {
-		int i = admit_acl_match(o->acl, o->n_acl, &c->remote);
-
-		if (i >= 0 && !o->acl[i].allow) {
-			char rule[64];
-
-			cidr_format(&o->acl[i].net, rule, sizeof rule);
-			snprintf(why, sizeof why, "denied by --deny %s", rule);
-			admit_refuse(s, c, &denied, why, NULL, 0);
-			return false;
-		}
-	}
+	/* The client's own limits, where its rule gives them. */
+	if (c->rule && c->rule->rate_n)
+		rate_n = c->rule->rate_n, rate_secs = c->rule->rate_secs;
+	if (c->rule && c->rule->max_per_source)
+		cap = c->rule->max_per_source;
 	if (rate_n && !source_rate_ok(s, &c->remote, rate_n, rate_secs)) {
 		snprintf(why, sizeof why, "over --rate %u/%u", rate_n, rate_secs);
 		tell(c, o->refusal_message, o->refusal_message_len);

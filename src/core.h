@@ -185,10 +185,14 @@ struct conn_info {
 	const struct rule *rule;	/* --rules: the rule that matched; NULL none */
 	/* More variables for its handler (spawn.c) or worker (pool.c): what
 	 * the PROXY v2 header's TLVs said (proxyq.c).  "NAME=value" strings,
-	 * each NUL-terminated, back to back; xenv_len bytes in all. */
+	 * each NUL-terminated, back to back; xenv_len bytes in all.  Last,
+	 * so that CONN_INFO_CLEAR leaves its kilobyte alone. */
 	unsigned xenv_len;
 	char xenv[CONN_XENV_MAX];
 };
+/* Zeroes a conn_info but for xenv's bytes (xenv_len says none are
+ * there): every accepted connection is described, few carry TLVs. */
+#define CONN_INFO_CLEAR(c) memset((c), 0, offsetof(struct conn_info, xenv))
 
 struct table;
 struct proxyq;
@@ -258,6 +262,8 @@ bool addr_is_wildcard(const struct sockaddr *sa);
 struct log_limit;
 bool admit_conn(struct server *s, struct conn_info *c);
 int admit_acl_match(const struct acl_rule *rules, unsigned n, const struct peer *p);
+const char *admit_policy(const struct server *s, const struct peer *p, uint32_t gid,
+			 const struct rule **rule, char *why, size_t whylen);
 void admit_refuse(struct server *s, struct conn_info *c, struct log_limit *lim,
 		  const char *why, const unsigned char *got, size_t n);
 
@@ -331,7 +337,7 @@ int contain_check(const struct options *o, char *err, size_t errlen);
 
 /* dgram.c - datagram sockets served the inetd way (wait mode) */
 void dgram_ready(struct server *s, struct listener *l);
-void dgram_reaped(struct server *s, struct listener *l);
+void dgram_reaped(struct listener *l);
 int64_t dgram_tick(struct server *s);
 bool dgram_idle(const struct listener *l);
 void dgram_prepare(struct listener *l);

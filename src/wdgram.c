@@ -104,33 +104,19 @@ static bool admitted(struct server *s, const struct listener *l, const struct pe
 	const struct options *o = s->opt;
 	unsigned n = o->rate_n ? o->rate_n : WDGRAM_RATE_N;
 	unsigned secs = o->rate_n ? o->rate_secs : WDGRAM_RATE_SECS;
-	char who[ADDR_STRLEN], why[160] = "";
+	char who[ADDR_STRLEN], why[160];
+	const struct rule *ru;
 	int r;
 
-	if (s->rules) {
-		const struct rule *ru = rules_match(s->rules, p, gid);
-
-		if (ru && ru->deny)
-			snprintf(why, sizeof why, "denied by --rules %.100s:%u", o->rules, ru->line);
-		else if (ru && ru->rate_n)
-			n = ru->rate_n, secs = ru->rate_secs;
-	} else if (o->n_acl) {
-		int i = admit_acl_match(o->acl, o->n_acl, p);
-
-		if (i >= 0 && !o->acl[i].allow) {
-			char net[64];
-
-			cidr_format(&o->acl[i].net, net, sizeof net);
-			snprintf(why, sizeof why, "denied by --deny %s", net);
-		}
-	}
-	if (why[0]) {
+	if (admit_policy(s, p, gid, &ru, why, sizeof why)) {
 		if (log_limited(&denied)) {
 			addr_peer_format(p, who, sizeof who);
 			log_notice("%s on %s: %s; datagram dropped", who, l->name, why);
 		}
 		return false;
 	}
+	if (ru && ru->rate_n)
+		n = ru->rate_n, secs = ru->rate_secs;
 	r = source_rate(s, p, n, secs);
 	if (r == 1)
 		return true;

@@ -118,7 +118,7 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 {
 	struct sockaddr_storage peer;
 
-	memset(c, 0, sizeof *c);
+	CONN_INFO_CLEAR(c);
 	c->fd = fd;
 	c->lst = l;
 	if (!ss) {	/* an inherited connection: ask the socket */

@@ -138,7 +138,7 @@ void conns_reap(struct server *s)
 		source_release(s, &ch->remote);
 		s->active--;
 		if (ch->dgram)
-			dgram_reaped(s, ch->dgram);
+			dgram_reaped(ch->dgram);
 		if (ch->stage == 1 && kill(-pid, 0) == 0 && lingering < s->opt->max_conns) {
 			int64_t soon = mono_ms() + LINGER_POLL_MS;
 

@@ -135,7 +135,7 @@ void dgram_prepare(struct listener *l)
 /* The waiting datagram as the rest of acceptd sees a connection. */
 static void describe(struct listener *l, const struct head *h, struct conn_info *c)
 {
-	memset(c, 0, sizeof *c);
+	CONN_INFO_CLEAR(c);
 	c->fd = l->fd;
 	c->lst = l;
 	c->dgram = true;
@@ -168,6 +168,23 @@ bool dgram_idle(const struct listener *l)
 	return l->socktype != SOCK_DGRAM || (!l->dgram_pid && !l->dgram_resume_ms);
 }
 
+/* One more failed start on l: the socket comes back after the back-off.
+ * Returns the back-off, for the log. */
+static unsigned back_off(struct listener *l)
+{
+	unsigned ms = poolsup_backoff_ms(++l->dgram_fails);
+
+	l->dgram_resume_ms = mono_ms() + ms;
+	return ms;
+}
+
+/* A handler that did not start: its source's count back, counted failed. */
+static void not_started(struct server *s, const struct conn_info *c)
+{
+	source_release(s, &c->remote);
+	s->failed++;
+}
+
 static void start(struct server *s, struct listener *l, struct conn_info *c,
 		  const struct head *h)
 {
@@ -177,15 +194,13 @@ static void start(struct server *s, struct listener *l, struct conn_info *c,
 
 	if (pid < 0) {
 		int e = errno;
+		unsigned ms = back_off(l);
 
-		source_release(s, &c->remote);
-		s->failed++;
-		l->dgram_fails++;
-		l->dgram_resume_ms = mono_ms() + poolsup_backoff_ms(l->dgram_fails);
+		not_started(s, c);
 		if (log_limited(&lim)) {
 			addr_peer_format(&c->remote, who, sizeof who);
 			log_err("%s on %s: cannot start handler: %s; trying again in %u ms",
-				who, l->name, strerror(e), poolsup_backoff_ms(l->dgram_fails));
+				who, l->name, strerror(e), ms);
 		}
 		return;
 	}
@@ -224,31 +239,33 @@ static void start_peer(struct server *s, struct listener *l, struct conn_info *c
 	if (fresh < 0) {
 		/* No second socket (out of fds?): the datagram waits, and the
 		 * socket stays ours; try again after the back-off. */
-		source_release(s, &c->remote);
-		s->failed++;
-		l->dgram_fails++;
-		l->dgram_resume_ms = mono_ms() + poolsup_backoff_ms(l->dgram_fails);
+		unsigned ms = back_off(l);
+
+		not_started(s, c);
 		if (log_limited(&lim))
 			log_err("%s: cannot bind a socket for the next peer: %s; trying again "
-				"in %u ms", l->name, strerror(e), poolsup_backoff_ms(l->dgram_fails));
+				"in %u ms", l->name, strerror(e), ms);
 		return;
 	}
 	accept_replace_fd(s, l, fresh);
 	close(old);	/* the handler's now, or lost with its datagram */
-	addr_peer_format(&c->remote, who, sizeof who);
 	if (pid < 0) {
-		source_release(s, &c->remote);
-		s->failed++;
-		if (log_limited(&lim))
+		not_started(s, c);
+		if (log_limited(&lim)) {
+			addr_peer_format(&c->remote, who, sizeof who);
 			log_err("%s on %s: cannot start handler: %s; datagram dropped", who,
 				l->name, strerror(e));
+		}
 		return;
 	}
 	l->dgram_fails = 0;
 	conns_track(s, pid, c);
 	s->total++;
 	s->idle_since_ms = 0;
-	log_info("peer %s on %s pid %d", who, l->name, (int)pid);
+	if (log_enabled(LOG_LVL_INFO)) {
+		addr_peer_format(&c->remote, who, sizeof who);
+		log_info("peer %s on %s pid %d", who, l->name, (int)pid);
+	}
 }
 
 /* The socket is readable: start a handler for the first datagram whose
@@ -288,22 +305,21 @@ void dgram_ready(struct server *s, struct listener *l)
 /* Its handler is gone: the socket goes back in the poll set, at once if
  * the handler read something, after the back-off if the datagram that
  * started it is still the first in the queue. */
-void dgram_reaped(struct server *s, struct listener *l)
+void dgram_reaped(struct listener *l)
 {
 	static struct log_limit lim = { .what = "datagram handlers that read nothing" };
 	struct head h;
+	unsigned ms;
 
 	l->dgram_pid = 0;
 	if (l->fd < 0 || peek(l->fd, &h) != 1 || h.mark != l->dgram_mark) {
 		l->dgram_fails = 0;
 		return;
 	}
-	l->dgram_fails++;
-	l->dgram_resume_ms = mono_ms() + poolsup_backoff_ms(l->dgram_fails);
+	ms = back_off(l);
 	if (log_limited(&lim))
 		log_warn("%s: the handler exited without reading its datagram; starting the "
-			 "next in %u ms", l->name, poolsup_backoff_ms(l->dgram_fails));
-	(void)s;
+			 "next in %u ms", l->name, ms);
 }
 
 /* Back-offs that are over (clock.h). */

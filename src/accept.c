@@ -160,7 +160,8 @@ static void fill_conn(struct server *s, struct conn_info *c, int fd, struct list
 int accept_hand(struct server *s, struct conn_info *c)
 {
 	char who[ADDR_STRLEN];
-	pid_t pid = s->pool ? pool_dispatch(s, c) : spawn_handler(s, c);
+	uint32_t cg = 0;
+	pid_t pid = s->pool ? pool_dispatch(s, c) : spawn_handler(s, c, &cg);
 
 	if (pid == 0)
 		return 0;	/* kept by the pool until a worker has room */
@@ -183,7 +184,7 @@ int accept_hand(struct server *s, struct conn_info *c)
 		return -1;
 	}
 	if (!s->pool)
-		conns_track(s, pid, c);
+		conns_track(s, pid, c, cg);
 	close(c->fd);
 	s->total++;
 	s->idle_since_ms = 0;	/* --idle-exit: even if it ended already */

@@ -30,6 +30,7 @@ struct child {
 	struct peer *held;
 	const char *listener;
 	struct listener *dgram;	/* wait mode: the datagram socket it has */
+	uint32_t cg;		/* --cgroup: its cgroup (cgroup.c); 0 none */
 };
 
 /* Process groups whose leader exited of our SIGTERM while other members
@@ -58,7 +59,7 @@ int conns_init(struct server *s)
 	return s->children ? 0 : -1;
 }
 
-int conns_track(struct server *s, pid_t pid, const struct conn_info *c)
+int conns_track(struct server *s, pid_t pid, const struct conn_info *c, uint32_t cg)
 {
 	unsigned char key[TABLE_KEY_MAX];
 	struct child *ch;
@@ -71,6 +72,7 @@ int conns_track(struct server *s, pid_t pid, const struct conn_info *c)
 		lingering--;	/* its pid is free again: the group is empty */
 	memset(ch, 0, sizeof *ch);
 	ch->pid = pid;
+	ch->cg = cg;
 	ch->remote = c->remote;
 	ch->started_ms = mono_ms();
 	ch->listener = c->lst ? c->lst->name : "inherited connection";
@@ -83,18 +85,32 @@ int conns_track(struct server *s, pid_t pid, const struct conn_info *c)
 	return 0;
 }
 
-static void log_exit(const struct child *ch, int status)
+/* What ended it, when acceptd's containment did: -t's stages, a limit
+ * whose signal the kernel sends (--rlimit cpu's SIGXCPU, fsize's
+ * SIGXFSZ), what was left in its cgroup. */
+static void log_exit(const struct server *s, const struct child *ch, int status,
+		     unsigned left)
 {
-	char who[ADDR_STRLEN];
+	char who[ADDR_STRLEN], why[160] = "";
 	double secs = (double)(mono_ms() - ch->started_ms) / 1000.0;
+	size_t n = 0;
 
 	addr_peer_format(&ch->remote, who, sizeof who);
+	if (ch->stage > 0 && !s->stopping)
+		n += (size_t)snprintf(why + n, sizeof why - n, " (--timeout)");
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU)
+		n += (size_t)snprintf(why + n, sizeof why - n, " (--rlimit cpu)");
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ)
+		n += (size_t)snprintf(why + n, sizeof why - n, " (--rlimit fsize)");
+	if (left)
+		snprintf(why + n, sizeof why - n, "; %u process(es) it left killed with its "
+			 "cgroup", left);
 	if (WIFEXITED(status))
-		log_info("end %s pid %d status %d after %.3fs", who, (int)ch->pid,
-			 WEXITSTATUS(status), secs);
+		log_info("end %s pid %d status %d after %.3fs%s", who, (int)ch->pid,
+			 WEXITSTATUS(status), secs, why);
 	else
-		log_info("end %s pid %d killed by signal %d after %.3fs", who, (int)ch->pid,
-			 WTERMSIG(status), secs);
+		log_info("end %s pid %d killed by signal %d after %.3fs%s", who, (int)ch->pid,
+			 WTERMSIG(status), secs, why);
 }
 
 /* A worker from before a reload exited: whatever it held has ended. */
@@ -117,6 +133,7 @@ void conns_reap(struct server *s)
 	unsigned char key[TABLE_KEY_MAX];
 	struct child *ch;
 	int status;
+	unsigned left;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -129,17 +146,24 @@ void conns_reap(struct server *s)
 		if (ch->lingering)
 			continue;	/* cannot happen: the pid was reaped once */
 		if (ch->old_worker) {
+			if (ch->cg && cgroup_release(ch->cg))
+				s->cgkills++;
 			old_worker_gone(s, ch, status);
 			table_del(s->children, key);
 			continue;
 		}
+		/* --cgroup: nothing it started outlives it. */
+		left = ch->cg ? cgroup_release(ch->cg) : 0;
+		if (left)
+			s->cgkills++;
 		if (log_enabled(LOG_LVL_INFO))
-			log_exit(ch, status);
+			log_exit(s, ch, status, left);
 		source_release(s, &ch->remote);
 		s->active--;
 		if (ch->dgram)
 			dgram_reaped(ch->dgram);
-		if (ch->stage == 1 && kill(-pid, 0) == 0 && lingering < s->opt->max_conns) {
+		if (!ch->cg && ch->stage == 1 && kill(-pid, 0) == 0 &&
+		    lingering < s->opt->max_conns) {
 			int64_t soon = mono_ms() + LINGER_POLL_MS;
 
 			ch->lingering = true;	/* SIGKILL still due to the rest */
@@ -155,6 +179,7 @@ void conns_reap(struct server *s)
 }
 
 struct expiry {
+	struct server *s;
 	int64_t now, next;
 };
 
@@ -186,11 +211,15 @@ static void expire_one(void *rec, void *arg)
 		int sig = ch->stage == 0 ? SIGTERM : SIGKILL;
 
 		addr_peer_format(&ch->remote, who, sizeof who);
-		log_notice("%s pid %d: running for %.1f s, over --timeout; sending SIG%s",
+		log_notice("%s pid %d: running for %.1f s, over --timeout; sending SIG%s%s",
 			   who, (int)ch->pid, (double)(e->now - ch->started_ms) / 1000.0,
-			   signals_abbrev(sig));
-		if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
+			   signals_abbrev(sig), sig == SIGKILL && ch->cg ? " to its cgroup" : "");
+		if (sig == SIGKILL && ch->cg && cgroup_kill(ch->cg) == 0)
+			e->s->cgkills++;	/* all it started, in or out of its group */
+		else if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
 			kill(ch->pid, sig);
+		if (ch->stage == 0)
+			e->s->timeouts++;
 		ch->stage++;
 		ch->deadline_ms = ch->stage < 2 ? e->now + KILL_GRACE_MS : 0;
 	}
@@ -217,7 +246,7 @@ static void drop_killed(struct server *s)
  * nothing here.  The timer contract (clock.h): returns the next deadline. */
 int64_t conns_tick(struct server *s)
 {
-	struct expiry e = { .now = mono_ms() };
+	struct expiry e = { .s = s, .now = mono_ms() };
 
 	if (s->timeout_at_ms && e.now >= s->timeout_at_ms) {
 		table_each(s->children, expire_one, &e);
@@ -227,14 +256,23 @@ int64_t conns_tick(struct server *s)
 	return s->timeout_at_ms ? s->timeout_at_ms : -1;
 }
 
+struct signalling {
+	struct server *s;
+	int sig;
+};
+
 static void signal_one(void *rec, void *arg)
 {
 	struct child *ch = rec;
-	int sig = *(int *)arg;
+	struct signalling *g = arg;
+	int sig = g->sig;
 
 	/* Each handler leads its own process group: a shell handler's
-	 * children go with it. */
-	if (kill(-ch->pid, sig) < 0 && errno == ESRCH && !ch->lingering)
+	 * children go with it.  With --cgroup, SIGKILL reaches the ones
+	 * that left the group too. */
+	if (sig == SIGKILL && ch->cg && cgroup_kill(ch->cg) == 0)
+		g->s->cgkills++;
+	else if (kill(-ch->pid, sig) < 0 && errno == ESRCH && !ch->lingering)
 		kill(ch->pid, sig);
 	if (sig == SIGTERM && ch->stage == 0)
 		ch->stage = 1;	/* its group lingers for the SIGKILL stage */
@@ -245,7 +283,9 @@ static void signal_one(void *rec, void *arg)
 /* The drain's last stages.  After SIGKILL nothing lingers any more. */
 void conns_signal_all(struct server *s, int sig)
 {
-	table_each(s->children, signal_one, &sig);
+	struct signalling g = { s, sig };
+
+	table_each(s->children, signal_one, &g);
 	drop_killed(s);
 }
 
@@ -267,11 +307,13 @@ static void hand_over_one(void *rec, void *arg)
 		h->worker(h->arg, ch->pid, ch->n_held);
 		for (unsigned i = 0; i < ch->n_held; i++)
 			h->held(h->arg, &ch->held[i]);
-		return;
+	} else {
+		h->child(h->arg, ch->pid, ch->started_ms, ch->stage, &ch->remote);
+		if (ch->dgram)
+			h->dgram(h->arg, ch->pid, ch->dgram);
 	}
-	h->child(h->arg, ch->pid, ch->started_ms, ch->stage, &ch->remote);
-	if (ch->dgram)
-		h->dgram(h->arg, ch->pid, ch->dgram);
+	if (ch->cg)
+		h->cgroup(h->arg, ch->pid, ch->cg);
 }
 
 /* The reload's hand-over (reload.c writes it): each running handler, and
@@ -292,7 +334,7 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 
 	memset(&c, 0, sizeof c);
 	c.remote = *p;
-	if (conns_track(s, pid, &c) < 0)
+	if (conns_track(s, pid, &c, 0) < 0)
 		return;
 	source_acquire(s, p);
 	pid_key(pid, key);
@@ -323,6 +365,18 @@ void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l)
 	ch->dgram = l;
 	ch->listener = l->name;
 	l->dgram_pid = pid;
+}
+
+/* A handler or old worker (tracked already) runs in cgroup id. */
+void conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id)
+{
+	unsigned char key[TABLE_KEY_MAX];
+	struct child *ch;
+
+	pid_key(pid, key);
+	ch = table_get(s->children, key);
+	if (ch)
+		ch->cg = id;
 }
 
 void conns_adopt_worker(struct server *s, pid_t pid)

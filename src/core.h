@@ -62,6 +62,13 @@ struct rlimit_set {
 };
 #define CONTAIN_MAX_RLIMITS 9	/* one of each name */
 
+/* --cgroup-limit KEY=VALUE (cgroup.c) */
+struct cgroup_limit {
+	char key[64];		/* a file of the handler's cgroup: memory.max */
+	char value[256];
+};
+#define CGROUP_MAX_LIMITS 16
+
 struct options {
 	const char *listen[ACCEPTD_MAX_LISTEN_OPTS];
 	int n_listen;
@@ -86,6 +93,9 @@ struct options {
 	int nice;		/* --nice, when nice_set */
 	bool nice_set;
 	int umask;		/* --umask; -1 none */
+	bool cgroup;		/* --cgroup: a cgroup each (cgroup.c) */
+	struct cgroup_limit cg_limits[CGROUP_MAX_LIMITS];
+	unsigned n_cg_limits;
 	char *refusal_message;	/* to clients over -C/--rate; NULL: none */
 	size_t refusal_message_len;
 	unsigned keepalive_idle, keepalive_intvl, keepalive_cnt;	/* 0: kernel's */
@@ -208,6 +218,8 @@ struct handover {
 	void (*held)(void *arg, const struct peer *remote);	/* the last worker's */
 	void (*dgram)(void *arg, pid_t pid, const struct listener *l);	/* the last
 				 * child has l's datagram socket (wait mode) */
+	void (*cgroup)(void *arg, pid_t pid, uint32_t id);	/* the last child's
+				 * or worker's cgroup (cgroup.c) */
 	void *arg;
 };
 
@@ -220,6 +232,8 @@ struct server {
 	unsigned active;	/* connections handed on and not yet ended */
 	unsigned proxying;	/* accepted, still reading their PROXY header */
 	unsigned long long total, refused, failed;
+	unsigned long long timeouts;	/* handlers -t ended */
+	unsigned long long cgkills;	/* cgroups killed: -t, drain, leftovers */
 	int64_t idle_since_ms;	/* --idle-exit: when the last connection ended */
 	int64_t timeout_at_ms;	/* -t: next handler deadline to look at, 0 none */
 	bool reload_wanted;	/* SIGHUP: re-execute once nothing is half done */
@@ -291,6 +305,24 @@ bool cidr_match(const struct cidr *c, const struct peer *p);
 bool cidr_match_cred(const struct cidr *c, uint32_t uid, uint32_t gid);
 int cidr_format(const struct cidr *c, char *buf, size_t len);
 
+/* cgroup.c - --cgroup: a cgroup v2 directory per handler and worker.
+ * An id is N of conn-N, or of worker-N with CGROUP_WORKER set; 0 none. */
+#define CGROUP_WORKER 0x80000000u
+#define CGROUP_NAME_MAX 24
+struct privs;
+int cgroup_parse_limit(const char *arg, struct cgroup_limit *out, char *err, size_t errlen);
+bool cgroup_on(void);
+void cgroup_name(uint32_t id, char out[CGROUP_NAME_MAX]);
+int cgroup_setup(const struct options *o, const struct privs *p, bool restored, char *err,
+		 size_t errlen);
+int cgroup_check(const struct options *o, char *err, size_t errlen);
+void cgroup_adopt(uint32_t id);
+int cgroup_create(bool worker, uint32_t *id);
+void cgroup_discard(uint32_t id);
+int cgroup_kill(uint32_t id);
+unsigned cgroup_release(uint32_t id);
+unsigned cgroup_pending(void);
+int64_t cgroup_tick(void);
 /* config.c - --config FILE: its KEY = VALUE lines applied as the long
  * options they name, except those the command line gave (it replaces the
  * file's values).  Errors say FILE:LINE and why; OPT_USAGE. */
@@ -317,7 +349,7 @@ int confline_split_words(char *value, char **argv, int max, char *err, size_t er
 
 /* conns.c */
 int conns_init(struct server *s);
-int conns_track(struct server *s, pid_t pid, const struct conn_info *c);
+int conns_track(struct server *s, pid_t pid, const struct conn_info *c, uint32_t cg);
 void conns_reap(struct server *s);
 void conns_signal_all(struct server *s, int sig);
 int64_t conns_tick(struct server *s);
@@ -328,6 +360,7 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 void conns_adopt_worker(struct server *s, pid_t pid);
 void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
 void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l);
+void conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id);
 
 /* contain.c - rlimits, nice and umask for every handler and worker */
 const char *contain_rlimit_name(int resource);
@@ -574,8 +607,8 @@ bool source_rate_ok(struct server *s, const struct peer *p, unsigned n, unsigned
 /* spawn.c */
 char **spawn_base_env(char **environ_in);
 int spawn_resolve(const char *prog, char *out, size_t outlen);
-pid_t spawn_handler(struct server *s, const struct conn_info *c);
-pid_t spawn_worker(struct server *s, int ch);
+pid_t spawn_handler(struct server *s, const struct conn_info *c, uint32_t *cg);
+pid_t spawn_worker(struct server *s, int ch, uint32_t *cg);
 
 /* table.c */
 struct table *table_new(size_t entries, size_t recsize);
@@ -588,7 +621,7 @@ void table_each(struct table *t, void (*fn)(void *rec, void *arg), void *arg);
 size_t table_sweep(struct table *t, bool (*expired)(const void *rec));
 
 /* worker.c */
-pid_t worker_fork(struct server *s, int ch, bool dgrams);
+pid_t worker_fork(struct server *s, int ch, bool dgrams, uint32_t *cg);
 
 /* wdgram.c - the built-ins over datagram sockets, in a pool worker; a
  * per-source rate on by default (--rate or a rule's replaces it) */

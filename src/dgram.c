@@ -190,7 +190,8 @@ static void start(struct server *s, struct listener *l, struct conn_info *c,
 {
 	static struct log_limit lim = { .what = "datagram handlers that could not start" };
 	char who[ADDR_STRLEN];
-	pid_t pid = spawn_handler(s, c);
+	uint32_t cg;
+	pid_t pid = spawn_handler(s, c, &cg);
 
 	if (pid < 0) {
 		int e = errno;
@@ -204,7 +205,7 @@ static void start(struct server *s, struct listener *l, struct conn_info *c,
 		}
 		return;
 	}
-	conns_track(s, pid, c);
+	conns_track(s, pid, c, cg);
 	conns_adopt_dgram(s, pid, l);
 	l->dgram_pid = pid;
 	l->dgram_mark = h->mark;
@@ -230,11 +231,12 @@ static void start_peer(struct server *s, struct listener *l, struct conn_info *c
 	static struct log_limit lim = { .what = "per-peer handlers that could not start" };
 	char who[ADDR_STRLEN];
 	int old = l->fd, fresh = listen_rebind(s, l), e = 0;
+	uint32_t cg = 0;
 	pid_t pid = -1;
 
 	if (fresh < 0 || connect(old, (const struct sockaddr *)&h->from, h->fromlen) < 0)
 		e = errno;
-	else if ((pid = spawn_handler(s, c)) < 0)
+	else if ((pid = spawn_handler(s, c, &cg)) < 0)
 		e = errno;
 	if (fresh < 0) {
 		/* No second socket (out of fds?): the datagram waits, and the
@@ -259,7 +261,7 @@ static void start_peer(struct server *s, struct listener *l, struct conn_info *c
 		return;
 	}
 	l->dgram_fails = 0;
-	conns_track(s, pid, c);
+	conns_track(s, pid, c, cg);
 	s->total++;
 	s->idle_since_ms = 0;
 	if (log_enabled(LOG_LVL_INFO)) {

@@ -76,6 +76,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	reload_restore(&srv);	/* after a SIGHUP: what the old image handed over */
+	/* Moving into a cgroup of our own, and giving it to -u's user,
+	 * takes the privileges we start with. */
+	if (cgroup_setup(&opt, &privs, reload_restored(), err, sizeof err) < 0) {
+		log_err("%s", err);
+		listen_close_owned(&srv);
+		return 1;
+	}
 	if (privs_drop(&privs, opt.user, reload_restored(), err, sizeof err) < 0) {
 		log_err("%s", err);
 		listen_close_owned(&srv);

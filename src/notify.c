@@ -21,7 +21,7 @@
 
 struct counts {
 	unsigned active, workers;
-	unsigned long long total, refused, failed;
+	unsigned long long total, refused, failed, timeouts, cgkills;
 };
 
 static bool enabled;
@@ -52,14 +52,21 @@ static void current(const struct server *s, struct counts *c)
 	c->total = s->total;
 	c->refused = s->refused;
 	c->failed = s->failed;
+	c->timeouts = s->timeouts;
+	c->cgkills = s->cgkills;
 }
 
 static void send_status(const struct counts *c, int64_t now)
 {
-	char msg[192];
+	char msg[256];
+	int n;
 
-	snprintf(msg, sizeof msg, "STATUS=active %u, total %llu, refused %llu, failed %llu, "
-		 "workers %u", c->active, c->total, c->refused, c->failed, c->workers);
+	n = snprintf(msg, sizeof msg, "STATUS=active %u, total %llu, refused %llu, failed %llu, "
+		     "workers %u", c->active, c->total, c->refused, c->failed, c->workers);
+	/* What containment did, once it did something. */
+	if (c->timeouts || c->cgkills)
+		snprintf(msg + n, sizeof msg - (size_t)n, ", timeouts %llu, cgroup kills %llu",
+			 c->timeouts, c->cgkills);
 	sdg_notify(msg);
 	sent = *c;
 	sent_once = true;
@@ -85,7 +92,8 @@ int64_t notify_tick(const struct server *s)
 	}
 	current(s, &c);
 	if (!sent_once || c.active != sent.active || c.workers != sent.workers ||
-	    c.total != sent.total || c.refused != sent.refused || c.failed != sent.failed) {
+	    c.total != sent.total || c.refused != sent.refused || c.failed != sent.failed ||
+	    c.timeouts != sent.timeouts || c.cgkills != sent.cgkills) {
 		if (now - status_sent_ms >= STATUS_EVERY_MS || !sent_once)
 			send_status(&c, now);
 		else if (next < 0 || status_sent_ms + STATUS_EVERY_MS < next)

@@ -30,6 +30,7 @@
 enum { OPT_SOCKET_MODE = 256, OPT_BACKLOG, OPT_REUSEPORT, OPT_DRAIN, OPT_FD_PASSING,
 	OPT_SOURCE_PREFIX, OPT_RATE, OPT_ALLOW, OPT_DENY, OPT_IDLE_EXIT,
 	OPT_PROXY_PROTOCOL, OPT_PROXY_FROM, OPT_CONFIG, OPT_KEEPALIVE, OPT_REFUSAL_MESSAGE, OPT_RULES, OPT_DATAGRAM, OPT_RLIMIT, OPT_NICE, OPT_UMASK,
+	OPT_CGROUP, OPT_CGROUP_LIMIT,
 	OPT_SOCKET_USER, OPT_SOCKET_GROUP };
 
 #define OF_FILE 1u	/* a config file may set it (as KEY = VALUE) */
@@ -111,6 +112,13 @@ static const struct opt_def opts[] = {
 	  "their nice value, -20 to 19" },
 	{ "umask", NULL, OPT_UMASK, "MODE", OF_FILE, 0,
 	  "their umask, as 0027" },
+	{ "cgroup", NULL, OPT_CGROUP, NULL, OF_FILE, 0,
+	  "start each in a cgroup v2 of its own, in the one\n"
+	  "delegated to acceptd (systemd: Delegate=yes), and\n"
+	  "end all it started with it (cgroup.kill)" },
+	{ "cgroup-limit", NULL, OPT_CGROUP_LIMIT, "KEY=VALUE", OF_FILE | OF_REPEAT, 0,
+	  "write VALUE to KEY in each one's cgroup (repeatable):\n"
+	  "memory.max=64M, pids.max=32, cpu.max=\"50000 100000\"" },
 	{ "user", NULL, 'u', "USER[:GROUP]", OF_FILE, 0,
 	  "run as USER once the listeners exist" },
 	/* What a file may not set: where the file is, and what only a person
@@ -579,6 +587,26 @@ static enum opt_result one_opt(struct options *o, int c, const char *arg,
 		}
 		o->umask = (int)strtol(arg, NULL, 8) & 0777;
 		return OPT_OK;
+	case OPT_CGROUP: o->cgroup = true; return OPT_OK;
+	case OPT_CGROUP_LIMIT: {
+		struct cgroup_limit l;
+		unsigned i;
+
+		if (cgroup_parse_limit(arg, &l, err, errlen) < 0)
+			return OPT_USAGE;
+		/* Given again for the same KEY: the later one counts. */
+		for (i = 0; i < o->n_cg_limits && strcmp(o->cg_limits[i].key, l.key) != 0; i++)
+			;
+		if (i == CGROUP_MAX_LIMITS) {
+			snprintf(err, errlen, "--cgroup-limit '%s': more than %d keys", arg,
+				 CGROUP_MAX_LIMITS);
+			return OPT_USAGE;
+		}
+		o->cg_limits[i] = l;
+		if (i == o->n_cg_limits)
+			o->n_cg_limits++;
+		return OPT_OK;
+	}
 	case OPT_DATAGRAM:
 		if (strcmp(arg, "wait") != 0 && strcmp(arg, "per-peer") != 0) {
 			snprintf(err, errlen, "--datagram '%s': want wait or per-peer", arg);
@@ -801,6 +829,10 @@ enum opt_result options_parse(struct options *o, int argc, char **argv,
 	}
 	if (o->inetd && o->n_listen) {
 		snprintf(err, errlen, "--inetd and --listen exclude each other");
+		return OPT_USAGE;
+	}
+	if (o->n_cg_limits && !o->cgroup) {
+		snprintf(err, errlen, "--cgroup-limit %s: needs --cgroup", o->cg_limits[0].key);
 		return OPT_USAGE;
 	}
 	return check_abstract(o, err, errlen);

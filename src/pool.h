@@ -36,6 +36,7 @@ struct wslot {
 	bool full;		/* its channel's queue is full: wait for EPOLLOUT */
 	int64_t started_ms;
 	int64_t deadline_ms;	/* WS_DOWN: respawn at; WS_STARTING: hello by */
+	uint32_t cg;		/* --cgroup: its cgroup (cgroup.c); 0 none */
 };
 
 struct pool_conn {

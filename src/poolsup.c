@@ -34,7 +34,8 @@ static void start_worker(struct server *s, struct wslot *w)
 		log_err("worker %d: socketpair: %s", w->idx, strerror(errno));
 		goto retry;
 	}
-	pid = s->opt->program ? spawn_worker(s, sv[1]) : worker_fork(s, sv[1], w->idx == 0);
+	pid = s->opt->program ? spawn_worker(s, sv[1], &w->cg) :
+	      worker_fork(s, sv[1], w->idx == 0, &w->cg);
 	close(sv[1]);
 	if (pid < 0) {
 		log_err("worker %d: cannot start: %s", w->idx, strerror(errno));
@@ -128,7 +129,7 @@ bool poolsup_reaped(struct server *s, pid_t pid, int status)
 	for (int i = 0; p && i < p->n; i++) {
 		struct wslot *w = &p->slot[i];
 		int64_t lived;
-		unsigned delay;
+		unsigned delay, left;
 
 		if (w->pid != pid)
 			continue;
@@ -150,6 +151,13 @@ bool poolsup_reaped(struct server *s, pid_t pid, int status)
 			s->exit_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) :
 					 WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
 		pool_fail_held(s, w);
+		/* --cgroup: what it started goes with it. */
+		if (w->cg && (left = cgroup_release(w->cg)) > 0) {
+			s->cgkills++;
+			log_info("worker %d pid %d: %u process(es) it left killed with its cgroup",
+				 i, (int)pid, left);
+		}
+		w->cg = 0;
 		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
 		delay = poolsup_backoff_ms(w->fails);
 		w->state = WS_DOWN;
@@ -206,9 +214,16 @@ void poolsup_stop(struct server *s)
 
 void poolsup_signal_all(struct server *s, int sig)
 {
-	for (int i = 0; s->pool && i < s->pool->n; i++)
-		if (s->pool->slot[i].pid > 0)
-			kill(s->pool->slot[i].pid, sig);
+	for (int i = 0; s->pool && i < s->pool->n; i++) {
+		struct wslot *w = &s->pool->slot[i];
+
+		if (w->pid <= 0)
+			continue;
+		if (sig == SIGKILL && w->cg && cgroup_kill(w->cg) == 0)
+			s->cgkills++;	/* and whatever it started */
+		else
+			kill(w->pid, sig);
+	}
 }
 
 unsigned poolsup_alive(const struct server *s)
@@ -275,6 +290,8 @@ void poolsup_unseal(struct server *s)
 		w->ch = -1;
 		if (w->pid > 0) {
 			conns_adopt_worker(s, w->pid);
+			conns_adopt_cgroup(s, w->pid, w->cg);
+			w->cg = 0;
 			ids = pool_held_ids(s, w, &n);
 			for (size_t j = 0; j < n; j++) {
 				unsigned char key[TABLE_KEY_MAX];
@@ -321,5 +338,7 @@ void poolsup_hand_over(struct server *s, const struct handover *h)
 				h->held(h->arg, &pc->remote);
 		}
 		free(ids);
+		if (w->cg)
+			h->cgroup(h->arg, w->pid, w->cg);
 	}
 }

@@ -102,7 +102,7 @@ static int validate(const struct server *s, char *err, size_t errlen)
 		goto fail;
 	}
 	/* A limit this (dropped) image could not give its children. */
-	if (contain_check(&o, err, errlen) < 0)
+	if (contain_check(&o, err, errlen) < 0 || cgroup_check(&o, err, errlen) < 0)
 		goto fail;
 	/* A broken rules file keeps this image, and its rules, serving. */
 	if (o.rules) {
@@ -126,11 +126,14 @@ bool reload_quiet(const struct server *s)
 }
 
 /* The state, written here and read by reload_restore: one line a fact.
- *   counters TOTAL REFUSED FAILED
+ *   counters TOTAL REFUSED FAILED TIMEOUTS CGKILLS  (an image before
+ *                                       --cgroup wrote the first three)
  *   child PID STARTED_MS STAGE PEER     a running handler
  *   worker PID N                        a pool worker, then its N...
  *   held PEER                           ...connections
  *   dgram PID FDNAME                    the child has that datagram socket
+ *   cgroup PID ID                       the child or worker runs in that
+ *                                       cgroup (cgroup.c's id)
  * PEER is FAMILY(4, 6, u) HEX32 PORT. */
 static void put_peer(FILE *f, const struct peer *p)
 {
@@ -158,6 +161,11 @@ static void put_held(void *arg, const struct peer *remote)
 	put_peer(arg, remote);
 }
 
+static void put_cgroup(void *arg, pid_t pid, uint32_t id)
+{
+	fprintf(arg, "cgroup %d %u\n", (int)pid, (unsigned)id);
+}
+
 static void fd_name(const struct listener *l, char *out, size_t len);
 
 static void put_dgram(void *arg, pid_t pid, const struct listener *l)
@@ -174,7 +182,7 @@ static int write_state(struct server *s)
 	 * this one would otherwise stay open in every later image. */
 	int fd = memfd_create("acceptd-reexec", MFD_CLOEXEC), dupfd;
 	struct handover h = { .child = put_child, .worker = put_worker, .held = put_held,
-		.dgram = put_dgram };
+		.dgram = put_dgram, .cgroup = put_cgroup };
 	FILE *f;
 
 	if (fd < 0)
@@ -187,8 +195,8 @@ static int write_state(struct server *s)
 		close(fd);
 		return -1;
 	}
-	fprintf(f, "%s\ncounters %llu %llu %llu\n", STATE_VERSION, s->total, s->refused,
-		s->failed);
+	fprintf(f, "%s\ncounters %llu %llu %llu %llu %llu\n", STATE_VERSION, s->total,
+		s->refused, s->failed, s->timeouts, s->cgkills);
 	h.arg = f;
 	conns_hand_over(s, &h);
 	poolsup_hand_over(s, &h);
@@ -422,7 +430,7 @@ void reload_restore(struct server *s)
 {
 	const char *v = getenv("ACCEPTD_REEXEC");
 	char line[512], fam[4], hex[40], name[256];
-	unsigned long long a, b, c;
+	unsigned long long a, b, c, d = 0, e = 0;
 	int fd, held = 0;
 	pid_t worker = 0;
 	FILE *f;
@@ -452,10 +460,14 @@ void reload_restore(struct server *s)
 		unsigned port, stage;
 		int pid, n;
 
-		if (sscanf(line, "counters %llu %llu %llu", &a, &b, &c) == 3) {
+		unsigned id;
+
+		if (sscanf(line, "counters %llu %llu %llu %llu %llu", &a, &b, &c, &d, &e) >= 3) {
 			s->total = a;
 			s->refused = b;
 			s->failed = c;
+			s->timeouts = d;
+			s->cgkills = e;
 		} else if (sscanf(line, "child %d %lld %u %3s %39s %u", &pid, &started, &stage,
 				  fam, hex, &port) == 6 && parse_peer(fam, hex, port, &p) == 0) {
 			if (our_child(pid))
@@ -473,6 +485,10 @@ void reload_restore(struct server *s)
 			conns_adopt_worker(s, pid);
 		} else if (sscanf(line, "dgram %d %255s", &pid, name) == 2) {
 			adopt_dgram(s, pid, name);
+		} else if (sscanf(line, "cgroup %d %u", &pid, &id) == 2 && our_child(pid)) {
+			/* Not adopted, the new image's sweep ends it. */
+			conns_adopt_cgroup(s, pid, id);
+			cgroup_adopt(id);
 		} else if (held > 0 && sscanf(line, "held %3s %39s %u", fam, hex, &port) == 3 &&
 			   parse_peer(fam, hex, port, &p) == 0) {
 			if (worker)

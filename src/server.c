@@ -40,6 +40,9 @@ static void log_counters(const struct server *s, const char *when)
 {
 	log_notice("%sactive %u total %llu refused %llu failed %llu", when, s->active,
 		   s->total, s->refused, s->failed);
+	/* A line of its own: what the counters line says stays as it was. */
+	if (s->timeouts || s->cgkills)
+		log_notice("%stimeouts %llu cgroup-kills %llu", when, s->timeouts, s->cgkills);
 }
 
 static bool has_listeners(const struct server *s);
@@ -192,6 +195,7 @@ static int64_t timers(struct server *s)
 
 	at = deadline_earlier(at, poolsup_tick(s));
 	at = deadline_earlier(at, conns_tick(s));
+	at = deadline_earlier(at, cgroup_tick());
 	at = deadline_earlier(at, idle_tick(s));
 	at = deadline_earlier(at, stop_tick(s));
 	at = deadline_earlier(at, dgram_tick(s));
@@ -305,11 +309,12 @@ static bool finished(struct server *s, bool single, int waiting)
 {
 	if (s->abandon)
 		return true;
+	/* --cgroup: what handlers left is killed, and gone, first. */
 	if (single && !s->stopping)
 		return waiting == 0 && s->active == 0 && s->proxying == 0 &&
-		       conns_lingering() == 0;
+		       conns_lingering() == 0 && cgroup_pending() == 0;
 	return s->stopping && s->active == 0 && poolsup_alive(s) == 0 &&
-	       conns_lingering() == 0;
+	       conns_lingering() == 0 && cgroup_pending() == 0;
 }
 
 static void dispatch(struct server *s, struct epoll_event *ev)

@@ -9,19 +9,24 @@
  *     found ignored at start are reset explicitly, since exec keeps SIG_IGN;
  *   a process group of its own, so -t and the drain can signal its children;
  *   --rlimit, --nice and --umask (contain.c);
+ *   with --cgroup, a cgroup of its own (cgroup.c), which it is born in
+ *     (clone3 CLONE_INTO_CGROUP) or moves into before exec;
  *   acceptd's environment minus its plumbing, plus the UCSPI variables.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,7 +179,15 @@ static void conn_env(const struct conn_info *c, const char *lname, struct envbuf
 	env_add(b, "ACCEPTD_LISTENER=%s", lname);
 }
 
-/* Everything the vfork child needs, prepared by the parent: the child
+/* What the child says when it fails before its exec.  Shared memory,
+ * so that it reaches us from a clone3 child too, which has a copy of
+ * ours (a vfork child shares it anyway). */
+struct report {
+	volatile int err;	/* set by the child when exec fails */
+	volatile bool contained;	/* ...in contain_apply, before the exec */
+};
+
+/* Everything the child needs, prepared by the parent: a vfork child
  * shares our memory and must not allocate, lock or return. */
 struct exec_plan {
 	const char *path;
@@ -184,8 +197,9 @@ struct exec_plan {
 	int nfds;
 	const sigset_t *reset;	/* to SIG_DFL: exec keeps SIG_IGN */
 	const struct options *contain;	/* --rlimit, --nice, --umask */
-	volatile int err;	/* set by the child when exec fails */
-	volatile bool contained;	/* ...in contain_apply, before the exec */
+	int cgroup;		/* --cgroup: its directory, to be born in; -1 none */
+	int procs;		/* ...or its cgroup.procs, to move into first */
+	struct report *rep;
 };
 
 static void child_exec(struct exec_plan *p) __attribute__((noreturn));
@@ -196,6 +210,10 @@ static void child_exec(struct exec_plan *p)
 	sigset_t none;
 	int top = 2;
 
+	/* "0" is the writer: this child, before anything of the handler's
+	 * own can run. */
+	if (p->procs >= 0 && write(p->procs, "0", 1) != 1)
+		goto fail;
 	for (int i = 0; i < p->nfds; i++) {
 		/* dup2 onto itself would keep CLOEXEC: clear it instead. */
 		if (p->src[i] == p->dst[i] ? fcntl(p->dst[i], F_SETFD, 0) < 0 :
@@ -219,7 +237,7 @@ static void child_exec(struct exec_plan *p)
 	}
 	setpgid(0, 0);
 	if ((errno = contain_apply(p->contain)) != 0) {
-		p->contained = true;
+		p->rep->contained = true;
 		goto fail;
 	}
 	for (int sig = 1; sig < NSIG; sig++)
@@ -229,7 +247,7 @@ static void child_exec(struct exec_plan *p)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(p->path, p->argv, p->envp);
 fail:
-	p->err = errno ? errno : EINVAL;
+	p->rep->err = errno ? errno : EINVAL;
 	_exit(127);
 }
 
@@ -247,24 +265,124 @@ static pid_t vfork_exec(struct exec_plan *p)
 	return pid;
 }
 
-/* Returns the pid, or -1 with errno set (nothing is left running). */
-static pid_t run_plan(struct exec_plan *p)
-{
-	pid_t pid = vfork_exec(p);
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
-	if (pid < 0)
+/* clone3's arguments as of Linux 5.7 (cgroup last): defined here so that
+ * older headers build it. */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+		 set_tid, set_tid_size, cgroup;
+};
+
+/* Born in its cgroup: clone3 with CLONE_INTO_CGROUP.  Without CLONE_VM -
+ * a child returning from syscall() on our stack would overwrite the frame
+ * we return through (vfork itself is written in assembly to avoid that) -
+ * so the child has a copy of our memory, which costs the page tables;
+ * CLONE_VFORK still holds us until it execs, as vfork does.  -1 with
+ * ENOSYS where there is no clone3 (before Linux 5.3, or filtered: systemd's
+ * RestrictNamespaces= answers ENOSYS to it, as it cannot see the flags). */
+static pid_t clone_into(struct exec_plan *p)
+{
+#ifdef SYS_clone3
+	struct clone3_args a = { .flags = CLONE_VFORK | CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD, .cgroup = (uint64_t)p->cgroup };
+	long pid = syscall(SYS_clone3, &a, sizeof a);
+
+	if (pid == 0)
+		child_exec(p);
+	return (pid_t)pid;
+#else
+	(void)p;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static bool report_shared;
+
+static struct report *report(void)
+{
+	static struct report *rep, fallback;
+
+	if (!rep) {
+		void *m = mmap(NULL, sizeof *rep, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		report_shared = m != MAP_FAILED;
+		rep = report_shared ? m : &fallback;	/* fallback: vfork only */
+	}
+	return rep;
+}
+
+/* clone3 with CLONE_INTO_CGROUP until it says it cannot; the vfork child
+ * then moves itself.  ACCEPTD_CGROUP_MOVE=1 asks for that from the start
+ * (tests and bench/cgroup compare the two). */
+static pid_t start_in_cgroup(struct exec_plan *p)
+{
+	static int clone3_ok = -1;	/* unknown */
+	pid_t pid;
+	int e;
+
+	if (clone3_ok < 0) {
+		const char *v = getenv("ACCEPTD_CGROUP_MOVE");
+
+		clone3_ok = !(v && strcmp(v, "1") == 0) && report_shared;
+	}
+	if (clone3_ok) {
+		pid = clone_into(p);
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
+			return pid;
+		clone3_ok = 0;
+		log_info("--cgroup: no clone3 here (%s): handlers move into their cgroup "
+			 "before exec", strerror(errno));
+	}
+	p->procs = openat(p->cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (p->procs < 0)
 		return -1;
-	if (p->err) {
+	pid = vfork_exec(p);
+	e = errno;
+	close(p->procs);
+	p->procs = -1;
+	errno = e;
+	return pid;
+}
+
+/* Returns the pid, or -1 with errno set (nothing is left running).  With
+ * --cgroup, *cg is its cgroup (cgroup.c). */
+static pid_t run_plan(struct exec_plan *p, bool worker, uint32_t *cg)
+{
+	pid_t pid;
+	int e;
+
+	*cg = 0;
+	p->rep = report();
+	p->rep->err = 0;
+	p->rep->contained = false;
+	p->cgroup = p->procs = -1;
+	if (cgroup_on() && (p->cgroup = cgroup_create(worker, cg)) < 0)
+		return -1;
+	pid = p->cgroup >= 0 ? start_in_cgroup(p) : vfork_exec(p);
+	e = errno;
+	if (p->cgroup >= 0)
+		close(p->cgroup);
+	if (pid >= 0 && p->rep->err) {
 		static struct log_limit lim = { .what = "refused --rlimit/--nice/--umask" };
 
 		waitpid(pid, NULL, 0);	/* exited at once: reap it here */
+		e = p->rep->err;
 		/* The caller's line says only the errno: name the cause. */
-		if (p->contained && log_limited(&lim))
+		if (p->rep->contained && log_limited(&lim))
 			log_err("--rlimit/--nice/--umask: the kernel refused them for a new "
-				"process: %s", strerror(p->err));
-		errno = p->err;
-		return -1;
+				"process: %s", strerror(e));
+		pid = -1;
 	}
+	if (pid < 0 && *cg) {
+		cgroup_discard(*cg);
+		*cg = 0;
+	}
+	errno = e;
 	return pid;
 }
 
@@ -348,7 +466,7 @@ static char **full_env(const struct server *s, const struct conn_info *c,
 	return env;
 }
 
-static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid)
+static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid, uint32_t *cg)
 {
 	static struct envbuf eb;
 	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
@@ -370,7 +488,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 		plan.envp = full_env(s, c, &eb);
 		if (!plan.envp)
 			return ENOMEM;
-		*pid = run_plan(&plan);
+		*pid = run_plan(&plan, false, cg);
 		return *pid < 0 ? errno : 0;
 	}
 	/* The common case costs no copy: the base has room at its end. */
@@ -379,7 +497,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 	for (int i = 0; i < eb.n; i++)
 		plan.envp[nbase + (size_t)i] = eb.s[i];
 	plan.envp[nbase + (size_t)eb.n] = NULL;	/* not a longer earlier one's */
-	*pid = run_plan(&plan);
+	*pid = run_plan(&plan, false, cg);
 	plan.envp[nbase] = NULL;	/* the base stays reusable */
 	return *pid < 0 ? errno : 0;
 }
@@ -387,7 +505,7 @@ static int spawn_program(struct server *s, const struct conn_info *c, pid_t *pid
 /* Starts a persistent PROGRAM worker (--fd-passing): its channel on fd 3,
  * /dev/null on fds 0 and 1, acceptd's stderr on fd 2; no UCSPI variables
  * (they come with each connection) but ACCEPTD_WORKER_FD=3. */
-pid_t spawn_worker(struct server *s, int ch)
+pid_t spawn_worker(struct server *s, int ch, uint32_t *cg)
 {
 	static char fdvar[] = "ACCEPTD_WORKER_FD=3";
 	struct exec_plan plan = { .path = s->program_path, .argv = s->opt->program,
@@ -404,17 +522,17 @@ pid_t spawn_worker(struct server *s, int ch)
 	while (plan.envp[nbase])
 		nbase++;
 	plan.envp[nbase] = fdvar;
-	pid = run_plan(&plan);
+	pid = run_plan(&plan, true, cg);
 	plan.envp[nbase] = NULL;
 	close(null);
 	return pid;
 }
 
 /* Returns the handler's pid, or -1 with errno set (nothing was started). */
-pid_t spawn_handler(struct server *s, const struct conn_info *c)
+pid_t spawn_handler(struct server *s, const struct conn_info *c, uint32_t *cg)
 {
 	pid_t pid = -1;
-	int r = spawn_program(s, c, &pid);
+	int r = spawn_program(s, c, &pid, cg);
 
 	if (r != 0) {
 		errno = r;

@@ -305,14 +305,49 @@ static int cmp_int(const void *a, const void *b)
 
 /* Starts a built-in worker with ch as its channel; returns its pid.
  * dgrams: it answers the datagram sockets too. */
-pid_t worker_fork(struct server *s, int ch, bool dgrams)
+pid_t worker_fork(struct server *s, int ch, bool dgrams, uint32_t *cg)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	sigset_t none;
-	int null, keep[64], n = 0;
+	int null, keep[64], n = 0, procs = -1;
 
-	if (pid != 0)
+	/* --cgroup: the child moves into its cgroup before anything else
+	 * (the spawn path's clone3 would skip fork's bookkeeping in libc,
+	 * which a worker, running on, needs). */
+	*cg = 0;
+	if (cgroup_on()) {
+		int dir = cgroup_create(true, cg), e;
+
+		if (dir < 0)
+			return -1;
+		procs = openat(dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		e = errno;
+		close(dir);
+		if (procs < 0) {
+			cgroup_discard(*cg);
+			*cg = 0;
+			errno = e;
+			return -1;
+		}
+	}
+	pid = fork();
+	if (pid != 0) {
+		int e = errno;
+
+		if (procs >= 0)
+			close(procs);
+		if (pid < 0 && *cg) {
+			cgroup_discard(*cg);
+			*cg = 0;
+		}
+		errno = e;
 		return pid;
+	}
+	if (procs >= 0 && write(procs, "0", 1) != 1) {
+		log_err("worker pid %d: cannot move into its cgroup: %s", (int)getpid(),
+			strerror(errno));
+		_exit(1);
+	}
 	/* A datagram socket the service manager passed as fd 3 would be
 	 * lost to the channel's dup2 below: moved up first. */
 	for (int i = 0; dgrams && i < s->n_lst; i++)

@@ -25,7 +25,7 @@ cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -st
 # options_parse_uint from options.c, which in turn names builtin_lookup and
 # cidr_parse and contain_parse_rlimit, and log_escape from log.c; a new
 # "undefined reference" means a file to add here.
-addr_srcs="src/addr.c src/options.c src/config.c src/confline.c src/builtin.c src/cidr.c src/log.c src/contain.c"
+addr_srcs="src/addr.c src/options.c src/config.c src/confline.c src/builtin.c src/cidr.c src/log.c src/contain.c src/cgroup.c"
 srcs_of() {
 	case $1 in
 	cidr) echo "src/cidr.c" ;;

@@ -237,6 +237,11 @@ static const char *describe(const struct options *o)
 		add(d, sizeof d, "nice=%d", o->nice);
 	if (o->umask >= 0)
 		add(d, sizeof d, "umask=%04o", (unsigned)o->umask);
+	if (o->cgroup)
+		add(d, sizeof d, "cgroup");
+	for (unsigned i = 0; i < o->n_cg_limits; i++)
+		add(d, sizeof d, "cgroup-limit=<%s>:<%s>", o->cg_limits[i].key,
+		    o->cg_limits[i].value);
 	return d;
 }
 
@@ -296,6 +301,8 @@ static const struct row keys[] = {
 	{ "datagram = wait\nexec = /bin/cat\n", { NULL }, "exec=</bin/cat>" },
 	{ "rlimit = cpu=5\nrlimit = nproc=10:20\nnice = 10\numask = 077\n", { NULL },
 	  "rlimit=cpu:5:5 rlimit=nproc:10:20 nice=10 umask=0077" },
+	{ "cgroup = yes\ncgroup-limit = memory.max=64M\ncgroup-limit = cpu.max=50000 100000\n",
+	  { NULL }, "cgroup cgroup-limit=<memory.max>:<64M> cgroup-limit=<cpu.max>:<50000 100000>" },
 	{ "builtin = daytime\n", { NULL }, "builtin=daytime" },
 	{ "builtin = echo\n", { NULL }, "" },
 	{ "builtin = discard\n", { NULL }, "builtin=discard" },
@@ -576,6 +583,8 @@ static const struct row replaces[] = {
 	  "exec=</bin/cat>" },
 	{ "rlimit = cpu=5\nnice = 1\n", { "--rlimit", "core=0", "--nice", "2", NULL },
 	  "rlimit=core:0:0 nice=2" },
+	{ "cgroup = yes\ncgroup-limit = pids.max=5\n", { "--cgroup-limit", "memory.max=1G", NULL },
+	  "cgroup cgroup-limit=<memory.max>:<1G>" },
 	/* --rules is the ACL's other form: either replaces the other */
 	{ "allow = 10.0.0.1\ndeny = all\n", { "--rules", "/r", NULL }, "rules=/r" },
 	{ "rules = /r\n", { "--deny", "all", NULL }, "acl=-all" },
@@ -675,6 +684,8 @@ static const struct row errors[] = {
 	{ "rlimit = rss=1\n", { NULL }, "~@:1: rlimit 'rss=1'" },
 	{ "nice = 99\n", { NULL }, "~@:1: nice '99'" },
 	{ "umask = 9\n", { NULL }, "~@:1: umask '9'" },
+	{ "cgroup = yes\ncgroup-limit = pids\n", { NULL }, "~@:2: cgroup-limit 'pids'" },
+	{ "cgroup-limit = pids.max=5\n", { NULL }, "!--cgroup-limit pids.max: needs --cgroup" },
 	{ "datagram = per-peer\n", { NULL }, "~--datagram per-peer: starts a PROGRAM per peer" },
 	{ "datagram = per-peer\nlisten = unix-dgram:/run/x\nexec = /bin/cat\n", { NULL },
 	  "~--datagram per-peer connects a socket to each peer" },

@@ -1,6 +1,7 @@
 /* test_contain.c - unit tests of src/contain.c's pure part: --rlimit
  * values (every name, soft and hard, the size suffixes, unlimited) and
- * what it refuses with a reason; and --nice/--umask through options. */
+ * what it refuses with a reason; --nice/--umask through options; and
+ * cgroup.c's pure part, --cgroup-limit KEY=VALUE. */
 #include "config.h"
 
 #include <check.h>
@@ -133,6 +134,111 @@ START_TEST(test_contain_options)
 }
 END_TEST
 
+/* --cgroup-limit: a key is a cgroup file's name (a dot in it, not one of
+ * acceptd's own files), the value printable and bounded; taken as given,
+ * since only the kernel knows what a key accepts. */
+static const struct {
+	const char *arg, *key, *value;
+} cg_good[] = {
+	{ "memory.max=64M", "memory.max", "64M" },
+	{ "pids.max=32", "pids.max", "32" },
+	{ "cpu.max=50000 100000", "cpu.max", "50000 100000" },
+	{ "hugetlb.2MB.max=0", "hugetlb.2MB.max", "0" },
+	{ "cgroup.max.descendants=0", "cgroup.max.descendants", "0" },
+	{ "memory.high=max", "memory.high", "max" },
+	{ "io.max=8:0 rbps=1048576", "io.max", "8:0 rbps=1048576" },
+	{ "memory.oom.group=1", "memory.oom.group", "1" },
+};
+
+static const struct {
+	const char *arg, *why;
+} cg_bad[] = {
+	{ "", "want KEY=VALUE" },
+	{ "memory.max", "want KEY=VALUE" },
+	{ "=1", "want KEY=VALUE" },
+	{ "memory=1", "want KEY=VALUE" },
+	{ "../x.max=1", "want KEY=VALUE" },
+	{ "memory/x.max=1", "want KEY=VALUE" },
+	{ ".max=1", "want KEY=VALUE" },
+	{ "memory.=1", "want KEY=VALUE" },
+	{ "memory.max=", "empty" },
+	{ "memory.max=1\n", NULL },	/* replaced below by a real newline */
+	{ "cgroup.procs=1", "acceptd's to write" },
+	{ "cgroup.kill=1", "acceptd's to write" },
+	{ "cgroup.subtree_control=+memory", "acceptd's to write" },
+	{ "cgroup.freeze=1", "acceptd's to write" },
+};
+
+START_TEST(test_cgroup_limit_good)
+{
+	struct cgroup_limit l;
+	char err[300] = "";
+
+	ck_assert_msg(cgroup_parse_limit(cg_good[_i].arg, &l, err, sizeof err) == 0, "%s: %s",
+		      cg_good[_i].arg, err);
+	ck_assert_str_eq(l.key, cg_good[_i].key);
+	ck_assert_str_eq(l.value, cg_good[_i].value);
+}
+END_TEST
+
+START_TEST(test_cgroup_limit_bad)
+{
+	struct cgroup_limit l;
+	char err[300] = "", arg[64];
+	const char *why = cg_bad[_i].why ? cg_bad[_i].why : "control";
+
+	snprintf(arg, sizeof arg, "%s", cg_bad[_i].arg);
+	if (!cg_bad[_i].why)
+		arg[strlen(arg) - 2] = '\n', arg[strlen(arg) - 1] = '\0';
+	ck_assert_msg(cgroup_parse_limit(arg, &l, err, sizeof err) == -1, "%s accepted", arg);
+	ck_assert_msg(strstr(err, why) && strstr(err, "--cgroup-limit"), "%s: %s", arg, err);
+}
+END_TEST
+
+/* Through the command line: a key given again replaces; --cgroup-limit
+ * needs --cgroup; a value too long, a seventeenth key. */
+START_TEST(test_cgroup_options)
+{
+	static const char *const ok[] = { "--cgroup", "--cgroup-limit", "pids.max=10",
+		"--cgroup-limit", "memory.max=1G", "--cgroup-limit", "pids.max=20", NULL };
+	static const char *const alone[] = { "--cgroup-limit", "pids.max=10", NULL };
+	char many[40][40], big[300], err[700];
+	const char *args[40];
+	struct options o;
+	int n = 0;
+
+	ck_assert_int_eq(parse(&o, ok), OPT_OK);
+	ck_assert(o.cgroup);
+	ck_assert_uint_eq(o.n_cg_limits, 2);
+	ck_assert_str_eq(o.cg_limits[0].key, "pids.max");
+	ck_assert_str_eq(o.cg_limits[0].value, "20");
+	ck_assert_str_eq(o.cg_limits[1].key, "memory.max");
+	options_free(&o);
+	ck_assert_int_eq(parse(&o, alone), OPT_USAGE);
+	options_free(&o);
+	ck_assert_int_eq(parse(&o, (const char *const[]){ NULL }), OPT_OK);
+	ck_assert(!o.cgroup);
+	ck_assert_uint_eq(o.n_cg_limits, 0);
+	options_free(&o);
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, "pids.max=", 9);
+	ck_assert_int_eq(cgroup_parse_limit(big, &o.cg_limits[0], err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "longer than 255"), "%s", err);
+	/* parse() takes 15 words: 1 + 7 pairs is all it passes. */
+	args[n++] = "--cgroup";
+	for (int i = 0; i < 7; i++) {
+		snprintf(many[i], sizeof many[i], "k%d.max=1", i);
+		args[n++] = "--cgroup-limit";
+		args[n++] = many[i];
+	}
+	args[n] = NULL;
+	ck_assert_int_eq(parse(&o, args), OPT_OK);
+	ck_assert_uint_eq(o.n_cg_limits, 7);
+	options_free(&o);
+}
+END_TEST
+
 Suite *contain_suite(void)
 {
 	Suite *s = suite_create("contain");
@@ -141,6 +247,9 @@ Suite *contain_suite(void)
 	tcase_add_loop_test(tc, test_contain_rlimit_good, 0, sizeof good / sizeof good[0]);
 	tcase_add_loop_test(tc, test_contain_rlimit_bad, 0, sizeof bad / sizeof bad[0]);
 	tcase_add_test(tc, test_contain_options);
+	tcase_add_loop_test(tc, test_cgroup_limit_good, 0, sizeof cg_good / sizeof cg_good[0]);
+	tcase_add_loop_test(tc, test_cgroup_limit_bad, 0, sizeof cg_bad / sizeof cg_bad[0]);
+	tcase_add_test(tc, test_cgroup_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -404,6 +404,8 @@ static const struct {
 	{ "rlimit", 0, true, K_FILE | K_REPEAT, NULL },
 	{ "nice", 0, true, K_FILE, NULL },
 	{ "umask", 0, true, K_FILE, NULL },
+	{ "cgroup", 0, false, K_FILE, NULL },
+	{ "cgroup-limit", 0, true, K_FILE | K_REPEAT, NULL },
 	{ "timeout", 't', true, K_FILE, NULL },
 	{ "idle-exit", 0, true, K_FILE, NULL },
 	{ "proxy-protocol", 0, false, K_FILE, NULL },

@@ -70,6 +70,7 @@ has "$docdir/examples/systemd/acceptd-nowait.socket"
 has "$docdir/examples/systemd/acceptd-nowait@.service"
 has "$docdir/examples/systemd/acceptd-tftp.socket"
 has "$docdir/examples/systemd/acceptd-tftp.service"
+has "$docdir/examples/systemd/cgroup.conf"
 # libacceptd.so.0 must lead to a real library.
 has "$(cd "$dest$libdir" && readlink -f libacceptd.so.0 | sed "s|^$dest||")"
 

@@ -82,6 +82,7 @@ def run():
             Daemon.stop_all()
     for d in _tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
+    _remove_cgroups()
     # A TAP comment for runners without a TAP driver (tests/dev.sh's
     # stages, the system tier): the same counts as the lines above.
     print("# %s: %d passed, %d failed, %d skipped"
@@ -320,6 +321,77 @@ def wait_port(host, port, timeout=10, family=socket.AF_INET):
 
 
 _tmpdirs = []
+_cgroups = []
+
+
+def cgroup2_mount():
+    """Where the cgroup2 file system is mounted (a hybrid host:
+    /sys/fs/cgroup/unified), from /proc/self/mountinfo; None if nowhere."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            if post.split(" ", 1)[0] == "cgroup2":
+                return pre.split()[4].replace("\\040", " ")
+    return None
+
+
+def scratch_cgroup(controllers=()):
+    """A new cgroup v2 directory for one case, with these controllers
+    offered to it where its parent has them, as a delegated one would be;
+    killed and removed when the test file ends.  Skip where none can be
+    made (no cgroup2, not root)."""
+    mnt = cgroup2_mount()
+    if not mnt:
+        raise Skip("no cgroup2 mounted")
+    top = os.path.join(mnt, "acceptd-test-%d" % os.getpid())
+    try:
+        os.makedirs(top, exist_ok=True)
+        for c in controllers:
+            for d in (mnt, top):
+                with open(os.path.join(d, "cgroup.controllers")) as f:
+                    if c in f.read().split():
+                        with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                            f.write("+" + c)
+        path = tempfile.mkdtemp(prefix="case-", dir=top)
+    except OSError as e:
+        raise Skip("cannot make a cgroup under %s: %s" % (mnt, e))
+    if top not in _cgroups:
+        _cgroups.append(top)
+    return path
+
+
+def into_cgroup(path):
+    """A preexec_fn that moves the new process - only it, never the test -
+    into the cgroup at path before it executes."""
+    def move():
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write("0")
+    return move
+
+
+def _remove_cgroups():
+    """Deepest first: kill what is left (cgroup.kill), wait for it to be
+    empty (bounded), remove."""
+    for top in _cgroups:
+        dirs = [d for d, _, _ in os.walk(top)]
+        for d in sorted(dirs, key=len, reverse=True):
+            try:
+                with open(os.path.join(d, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        print("# cannot remove cgroup %s" % d, flush=True)
+                        break
+                    time.sleep(0.02)
 
 
 def tmpdir():

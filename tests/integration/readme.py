@@ -34,8 +34,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "helpers"))
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, connect, exchange,  # noqa: E402
-                          private_netns, read_all, run, run_acceptd, tmpdir,
-                          wait_counters, wait_port, write_script)
+                          into_cgroup, pid_dead, private_netns, read_all, run, run_acceptd,
+                          scratch_cgroup, tmpdir, wait_counters, wait_port, wait_until,
+                          write_script)
 import unitemu  # noqa: E402
 from inetds import parse_xinetd, run_as, start_openbsd, start_xinetd  # noqa: E402
 from tftp import SRV, TFTPD, tftp_fetches, tftp_root  # noqa: E402
@@ -595,6 +596,67 @@ def untrusted_handlers():
     assert dmn.stop() == 0
 
 
+@case
+def untrusted_cgroup():
+    """--cgroup as written, started in a cgroup of its own (as Delegate=yes
+    gives one): the handler runs in conn-N below it, and the setsid'd
+    sleeper it leaves behind dies when it exits, its cgroup removed."""
+    private_netns()
+    cg = scratch_cgroup()
+    d = tmpdir()
+    os.chmod(d, 0o755)
+    left = os.path.join(d, "left")
+    h = write_script(d, "handler", "#!/bin/sh\nsed -n 's/^0:://p' /proc/self/cgroup\n"
+                     "setsid sh -c 'sleep 600 & echo $! > %s.new; mv %s.new %s; wait' &\n"
+                     "while [ ! -e %s ]; do sleep 0.01; done\ncat %s\n"
+                     % (left, left, left, left, left))
+    argv = command(block("untrusted-cgroup").replace("\\\n", " ").strip(), h)
+    dmn = Daemon(argv[1:], preexec_fn=into_cgroup(cg))
+    dmn.listening()
+    with connect("127.0.0.1:7000") as s:
+        s.shutdown(socket.SHUT_WR)
+        where, sleeper = read_all(s).decode().split()
+    assert re.fullmatch(r".*/%s/conn-\d+" % re.escape(os.path.basename(cg)), where), where
+    wait_until(lambda: pid_dead(int(sleeper)), 10, "the setsid'd sleeper killed")
+    wait_until(lambda: not [n for n in os.listdir(cg) if n.startswith("conn-")], 10,
+               "its cgroup removed")
+    with open("/proc/%d/cgroup" % dmn.pid) as f:
+        assert f.read().rstrip().endswith("/acceptd"), "acceptd is in its leaf"
+    assert dmn.stop() == 0
+
+
+@case
+def untrusted_cgroup_limits():
+    """The limits as written: where the memory and pids controllers are
+    offered, each handler's cgroup holds the values; where they are not
+    (a hybrid-cgroup host), acceptd refuses to start, naming the key."""
+    private_netns()
+    cg = scratch_cgroup(("memory", "pids"))
+    d = tmpdir()
+    os.chmod(d, 0o755)
+    h = write_script(d, "handler", "#!/bin/sh\n"
+                     "m=$(sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \\([^ ]*\\) .* - cgroup2 .*/\\1/p' "
+                     "/proc/self/mountinfo | head -n 1)\n"
+                     "c=$m$(sed -n 's/^0:://p' /proc/self/cgroup)\n"
+                     "cat \"$c/memory.max\" \"$c/pids.max\"\n")
+    argv = command(block("untrusted-cgroup-limits").replace("\\\n", " ").strip(), h)
+    with open(os.path.join(cg, "cgroup.controllers")) as f:
+        offered = f.read().split()
+    if "memory" in offered and "pids" in offered:
+        dmn = Daemon(argv[1:], preexec_fn=into_cgroup(cg))
+        dmn.listening()
+        with connect("127.0.0.1:7000") as s:
+            s.shutdown(socket.SHUT_WR)
+            assert read_all(s).decode().split() == ["268435456", "32"]
+        assert dmn.stop() == 0
+        return
+    rc, _, err = run_acceptd(argv[1:], preexec_fn=into_cgroup(cg))
+    missing = "memory" if "memory" not in offered else "pids"
+    assert rc == 1, (rc, err)
+    assert re.search(r"--cgroup-limit %s\.max: the %s controller is not available in "
+                     % (missing, missing), "\n".join(err)), err
+
+
 # --- the migration table ------------------------------------------------------------
 
 def migration_rows():
@@ -631,6 +693,6 @@ CASES = {"standalone-default", "standalone-handler", "config-file", "config-run"
          "template-enable", "nowait-units", "haproxy-side", "haproxy-acceptd",
          "reuseport", "workers", "inetd", "xinetd", "rules-file", "rules-run",
          "tftp-standalone", "tftp-inetd", "tftp-xinetd", "tftp-units", "udp-echo",
-         "udp-per-peer", "untrusted"}
+         "udp-per-peer", "untrusted", "untrusted-cgroup", "untrusted-cgroup-limits"}
 
 run()

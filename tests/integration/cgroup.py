@@ -227,6 +227,17 @@ for k; do echo "$k=$(cat "$cg/$k")"; done
 if mkdir "$cg/sub" 2>/dev/null; then rmdir "$cg/sub"; echo mkdir=ok; else echo mkdir=refused; fi
 """
 
+# nest.sh MOUNT: makes a cgroup inside its own (its user owns it: the
+# same as acceptd's), starts an escaping grandchild there, reports as
+# esc.sh does and exits.
+NEST = r"""#!/bin/sh
+cg=$1$(sed -n 's/^0:://p' /proc/self/cgroup)
+mkdir "$cg/sub" || exit 1
+gc=$( (setsid sh -c 'echo $$ > "$1/sub/cgroup.procs" && echo $$ && exec sleep 1000 \
+      </dev/null >/dev/null 2>&1' x "$cg" &) )
+echo "cg $(sed -n 's/^0:://p' /proc/self/cgroup) pid $$ uid $(id -u) gc $gc"
+"""
+
 # A wait-mode datagram handler: one datagram, answered with its cgroup and
 # the pid of a grandchild that escaped (double fork, setsid).
 DGRAM = r"""
@@ -261,6 +272,7 @@ def script(name):
         os.chmod(top, 0o755)
         _scripts["esc"] = write_script(top, "esc.sh", ESC)
         _scripts["lim"] = write_script(top, "lim.sh", LIM)
+        _scripts["nest"] = write_script(top, "nest.sh", NEST)
         _scripts["dgram"] = write_script(top, "dgram.py", "#!%s\n%s" % (PY, DGRAM))
     return _scripts[name]
 
@@ -499,6 +511,27 @@ def drain_end_kills_every_handler_cgroup_before_exit():
             "exited after %.1f s, before the KILL stage (the handlers ignore SIGTERM)" % took
         # C/acceptd, its own leaf, may stay; nothing runs there or in C.
         assert not populated(cg.path), "processes left in %s" % cg.path
+
+
+@case
+def a_cgroup_the_handler_made_in_its_own_goes_too():
+    """A handler may make a cgroup inside its conn-N (acceptd's user owns
+    it) and leave a grandchild there: that one is killed with the rest
+    (cgroup.kill reaches below), conn-N is removed with what is inside,
+    and acceptd still stops (exit 0) - it waits for its cgroups to be
+    gone, so one it could not remove would hold it for ever."""
+    need_root()
+    with Cgroup() as cg:
+        d = cg.acceptd(["-v", "--cgroup", "--drain", "1", "-l", "127.0.0.1:0", "--",
+                        "/bin/sh", script("nest"), mount()])
+        addr, = d.listening()
+        rep = report(exchange(addr).decode())
+        name = conn_name(rep["cg"], cg)
+        all_dead(rep["gc"], what="the grandchild in %s/sub" % name)
+        gone(cg, name, what="%s, and the sub cgroup its handler made, to be removed" % name)
+        d.signal(signal.SIGTERM)
+        assert d.wait(timeout=1 + KILL_GRACE + 4) == 0
+        assert kids(cg.path) == []
 
 
 @case

@@ -72,20 +72,26 @@ static struct {
 	unsigned n_adopted;
 } cg = { .dir = -1 };
 
-int cgroup_parse_limit(const char *arg, struct cgroup_limit *out, char *err, size_t errlen)
+int cgroup_parse_limit(const char *arg_raw, struct cgroup_limit *out, char *err, size_t errlen)
 {
-	const char *eq = strchr(arg, '=');
-	size_t klen = eq ? (size_t)(eq - arg) : 0;
-	const char *v = eq ? eq + 1 : "";
+	const char *eq = strchr(arg_raw, '=');
+	size_t klen = eq ? (size_t)(eq - arg_raw) : 0;
+	const char *v = eq ? eq + 1 : "", *arg = arg_raw;
+	char shown[160];
+
+	/* Messages are one line: a newline or escape in the value is shown
+	 * as \xHH, and a long one cut. */
+	log_escape(shown, sizeof shown, arg_raw, strlen(arg_raw));
+	arg = shown;
 
 	if (!eq || klen == 0 || klen >= sizeof out->key ||
-	    arg[strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")] != '=' ||
-	    !memchr(arg, '.', klen) || arg[0] == '.' || arg[klen - 1] == '.') {
+	    arg_raw[strspn(arg_raw, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")] != '=' ||
+	    !memchr(arg_raw, '.', klen) || arg_raw[0] == '.' || arg_raw[klen - 1] == '.') {
 		snprintf(err, errlen, "--cgroup-limit '%s': want KEY=VALUE, KEY a cgroup file "
 			 "such as memory.max, pids.max or cpu.max", arg);
 		return -1;
 	}
-	memcpy(out->key, arg, klen);
+	memcpy(out->key, arg_raw, klen);
 	out->key[klen] = '\0';
 	for (int i = 0; own_files[i]; i++)
 		if (strcmp(out->key, own_files[i]) == 0) {
@@ -268,6 +274,43 @@ static unsigned count_procs(int dir, const char *name)
 	return n;
 }
 
+/* Removes dir/name and, first, the cgroups a handler made inside it (it
+ * owns its own: it may).  cgroup.kill ended their processes too; a
+ * cgroup cannot be removed while a child cgroup exists.  Bounded depth:
+ * what is deeper stays, and the removal is tried again later. */
+#define REMOVE_DEPTH 32
+
+static int remove_tree(int dir, const char *name, int depth)
+{
+	int fd, e;
+	DIR *d;
+	struct dirent *ent;
+
+	if (unlinkat(dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	e = errno;
+	if (e != EBUSY && e != ENOTEMPTY)
+		return -1;
+	if (depth >= REMOVE_DEPTH || (fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		errno = e;
+		return -1;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	while ((ent = readdir(d)))
+		if (ent->d_type == DT_DIR && strcmp(ent->d_name, ".") != 0 &&
+		    strcmp(ent->d_name, "..") != 0)
+			remove_tree(dirfd(d), ent->d_name, depth + 1);
+	closedir(d);
+	if (unlinkat(dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		return 0;
+	return -1;
+}
+
 /* --- limits and controllers ------------------------------------------------- */
 
 static int write_limits(int dir, const struct options *o, char *err, size_t errlen)
@@ -300,10 +343,10 @@ static bool has_word(const char *list, const char *word)
 	return false;
 }
 
-/* Every key's controller is offered to C (its cgroup.controllers) and,
- * when enable, switched on for C's children. */
-static int controllers(int dir, const char *path, const struct options *o, bool enable,
-		       char *err, size_t errlen)
+/* Every key's controller is offered to C (its cgroup.controllers), and
+ * switched on for C's children. */
+static int controllers(int dir, const char *path, const struct options *o, char *err,
+		       size_t errlen)
 {
 	char offered[512], on[512], ctl[64], plus[80];
 
@@ -319,7 +362,7 @@ static int controllers(int dir, const char *path, const struct options *o, bool 
 			return -1;
 		}
 		read_at(dir, "cgroup.subtree_control", on, sizeof on);
-		if (!enable || has_word(on, ctl))
+		if (has_word(on, ctl))
 			continue;
 		snprintf(plus, sizeof plus, "+%s", ctl);
 		if (write_at(dir, "cgroup.subtree_control", plus) < 0) {
@@ -434,7 +477,7 @@ static void sweep(void)
 		id = (uint32_t)n | (worker ? CGROUP_WORKER : 0);
 		if (adopted(id))
 			continue;
-		if (unlinkat(cg.dir, e->d_name, AT_REMOVEDIR) == 0)
+		if (remove_tree(cg.dir, e->d_name, 0) == 0)
 			continue;
 		log_notice("--cgroup: %s/%s is left from an earlier acceptd with %u process(es) "
 			   "in it; killing them", cg.path, e->d_name, count_procs(cg.dir, e->d_name));
@@ -481,8 +524,14 @@ int cgroup_setup(const struct options *o, const struct privs *p, bool restored, 
 	cg.dir = open(cg.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg.dir < 0 || faccessat(cg.dir, "cgroup.procs", W_OK, AT_EACCESS) < 0 ||
 	    faccessat(cg.dir, ".", W_OK, AT_EACCESS) < 0) {
-		snprintf(err, errlen, "--cgroup: %s is not ours to write (%s); it must be "
-			 "delegated to acceptd (systemd: Delegate=yes)", cg.path, strerror(errno));
+		if (errno == EROFS)
+			snprintf(err, errlen, "--cgroup: %s is on a read-only mount (systemd's "
+				 "ProtectControlGroups=yes: the unit needs ProtectControlGroups=no "
+				 "with Delegate=yes)", cg.path);
+		else
+			snprintf(err, errlen, "--cgroup: %s is not ours to write (%s); it must be "
+				 "delegated to acceptd (systemd: Delegate=yes)", cg.path,
+				 strerror(errno));
 		return -1;
 	}
 	if (faccessat(cg.dir, "cgroup.kill", F_OK, 0) < 0) {
@@ -509,7 +558,7 @@ int cgroup_setup(const struct options *o, const struct privs *p, bool restored, 
 			return -1;
 		}
 	}
-	if (controllers(cg.dir, cg.path, o, true, err, errlen) < 0 ||
+	if (controllers(cg.dir, cg.path, o, err, errlen) < 0 ||
 	    try_limits(cg.dir, o, err, errlen) < 0)
 		return -1;
 	if (p && p->wanted && geteuid() == 0 && p->uid != 0 && hand_to(p) < 0) {
@@ -520,6 +569,9 @@ int cgroup_setup(const struct options *o, const struct privs *p, bool restored, 
 	cg.on = true;
 	if (!cg.next)
 		cg.next = 1;
+	if (!restored)
+		log_notice("--cgroup: handlers and workers start in cgroups of their own under %s",
+			   cg.path);
 	sweep();
 	free(cg.adopted);
 	cg.adopted = NULL;
@@ -538,10 +590,26 @@ int cgroup_check(const struct options *o, char *err, size_t errlen)
 	}
 	if (!cg.on)
 		return 0;
-	if (controllers(cg.dir, cg.path, o, false, err, errlen) < 0 ||
+	/* Enabled now, so the new values can be tried (the new image would
+	 * enable them anyway; if it never comes, they only offer running
+	 * handlers more files). */
+	if (controllers(cg.dir, cg.path, o, err, errlen) < 0 ||
 	    try_limits(cg.dir, o, err, errlen) < 0)
 		return -1;
 	return 0;
+}
+
+/* A reload's hand-over: the next N, so that no name is used twice in
+ * the life of the process (the logs stay unambiguous). */
+uint32_t cgroup_next(void)
+{
+	return cg.next;
+}
+
+void cgroup_adopt_next(uint32_t next)
+{
+	if (next > cg.next && next < CGROUP_WORKER)
+		cg.next = next;
 }
 
 /* A reload's hand-over: a handler or worker of the old image is in this
@@ -624,12 +692,16 @@ static void retry_soon(void)
  * processes were left. */
 unsigned cgroup_release(uint32_t id)
 {
+	static struct log_limit lim = { .what = "cgroups that could not be removed" };
 	char name[CGROUP_NAME_MAX];
 	unsigned n;
 
 	cgroup_name(id, name);
 	if (unlinkat(cg.dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
 		return 0;
+	if (errno != EBUSY && errno != ENOTEMPTY && log_limited(&lim))	/* not what was left */
+		log_warn("--cgroup: cannot remove %s/%s: %s; trying again", cg.path, name,
+			 strerror(errno));
 	n = count_procs(cg.dir, name);
 	cgroup_kill(id);
 	if (cg.n_pending == cg.cap_pending) {
@@ -665,7 +737,7 @@ int64_t cgroup_tick(void)
 		return cg.retry_at_ms;
 	for (unsigned i = 0; i < cg.n_pending; i++) {
 		cgroup_name(cg.pending[i], name);
-		if (unlinkat(cg.dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+		if (remove_tree(cg.dir, name, 0) == 0)
 			continue;
 		cgroup_kill(cg.pending[i]);	/* whatever raced the first one */
 		cg.pending[kept++] = cg.pending[i];

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "core.h"
@@ -31,6 +32,7 @@ struct child {
 	const char *listener;
 	struct listener *dgram;	/* wait mode: the datagram socket it has */
 	uint32_t cg;		/* --cgroup: its cgroup (cgroup.c); 0 none */
+	bool cgkilled;		/* ...killed whole (-t, drain): counted once */
 };
 
 /* Process groups whose leader exited of our SIGTERM while other members
@@ -85,11 +87,29 @@ int conns_track(struct server *s, pid_t pid, const struct conn_info *c, uint32_t
 	return 0;
 }
 
+/* Did --rlimit cpu's hard limit end it?  The kernel's SIGKILL then,
+ * after cpu seconds of CPU time (its own: cpu is per process).  The
+ * limit counts the scheduler's run time, which the rusage figures only
+ * approximate (seen 16% short here): a quarter of slack. */
+static bool cpu_limit_hit(const struct options *o, int status, const struct rusage *ru)
+{
+	double used = (double)ru->ru_utime.tv_sec + (double)ru->ru_stime.tv_sec +
+		      (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e6;
+
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		return false;
+	for (unsigned i = 0; i < o->n_rlimits; i++)
+		if (o->rlimits[i].resource == RLIMIT_CPU &&
+		    o->rlimits[i].hard != (unsigned long long)RLIM_INFINITY)
+			return used >= 0.75 * (double)o->rlimits[i].hard;
+	return false;
+}
+
 /* What ended it, when acceptd's containment did: -t's stages, a limit
- * whose signal the kernel sends (--rlimit cpu's SIGXCPU, fsize's
- * SIGXFSZ), what was left in its cgroup. */
+ * whose signal the kernel sends (--rlimit cpu's SIGXCPU, and SIGKILL at
+ * its hard limit; fsize's SIGXFSZ), what was left in its cgroup. */
 static void log_exit(const struct server *s, const struct child *ch, int status,
-		     unsigned left)
+		     const struct rusage *ru, unsigned left)
 {
 	char who[ADDR_STRLEN], why[160] = "";
 	double secs = (double)(mono_ms() - ch->started_ms) / 1000.0;
@@ -102,7 +122,11 @@ static void log_exit(const struct server *s, const struct child *ch, int status,
 		n += (size_t)snprintf(why + n, sizeof why - n, " (--rlimit cpu)");
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ)
 		n += (size_t)snprintf(why + n, sizeof why - n, " (--rlimit fsize)");
-	if (left)
+	else if (!ch->stage && cpu_limit_hit(s->opt, status, ru))
+		n += (size_t)snprintf(why + n, sizeof why - n, " (--rlimit cpu)");
+	if (ch->cgkilled)
+		snprintf(why + n, sizeof why - n, "; its cgroup killed");
+	else if (left)
 		snprintf(why + n, sizeof why - n, "; %u process(es) it left killed with its "
 			 "cgroup", left);
 	if (WIFEXITED(status))
@@ -132,11 +156,13 @@ void conns_reap(struct server *s)
 {
 	unsigned char key[TABLE_KEY_MAX];
 	struct child *ch;
+	struct rusage ru;
 	int status;
 	unsigned left;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	/* wait4: the CPU time says whether --rlimit cpu ended it. */
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
 		pid_key(pid, key);
 		ch = table_get(s->children, key);
 		if (!ch) {
@@ -146,7 +172,7 @@ void conns_reap(struct server *s)
 		if (ch->lingering)
 			continue;	/* cannot happen: the pid was reaped once */
 		if (ch->old_worker) {
-			if (ch->cg && cgroup_release(ch->cg))
+			if (ch->cg && cgroup_release(ch->cg) && !ch->cgkilled)
 				s->cgkills++;
 			old_worker_gone(s, ch, status);
 			table_del(s->children, key);
@@ -154,10 +180,10 @@ void conns_reap(struct server *s)
 		}
 		/* --cgroup: nothing it started outlives it. */
 		left = ch->cg ? cgroup_release(ch->cg) : 0;
-		if (left)
+		if (left && !ch->cgkilled)
 			s->cgkills++;
 		if (log_enabled(LOG_LVL_INFO))
-			log_exit(s, ch, status, left);
+			log_exit(s, ch, status, &ru, left);
 		source_release(s, &ch->remote);
 		s->active--;
 		if (ch->dgram)
@@ -214,9 +240,10 @@ static void expire_one(void *rec, void *arg)
 		log_notice("%s pid %d: running for %.1f s, over --timeout; sending SIG%s%s",
 			   who, (int)ch->pid, (double)(e->now - ch->started_ms) / 1000.0,
 			   signals_abbrev(sig), sig == SIGKILL && ch->cg ? " to its cgroup" : "");
-		if (sig == SIGKILL && ch->cg && cgroup_kill(ch->cg) == 0)
+		if (sig == SIGKILL && ch->cg && cgroup_kill(ch->cg) == 0) {
 			e->s->cgkills++;	/* all it started, in or out of its group */
-		else if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
+			ch->cgkilled = true;
+		} else if (kill(-ch->pid, sig) < 0 && errno == ESRCH)
 			kill(ch->pid, sig);
 		if (ch->stage == 0)
 			e->s->timeouts++;
@@ -270,9 +297,10 @@ static void signal_one(void *rec, void *arg)
 	/* Each handler leads its own process group: a shell handler's
 	 * children go with it.  With --cgroup, SIGKILL reaches the ones
 	 * that left the group too. */
-	if (sig == SIGKILL && ch->cg && cgroup_kill(ch->cg) == 0)
+	if (sig == SIGKILL && ch->cg && !ch->cgkilled && cgroup_kill(ch->cg) == 0) {
 		g->s->cgkills++;
-	else if (kill(-ch->pid, sig) < 0 && errno == ESRCH && !ch->lingering)
+		ch->cgkilled = true;
+	} else if (kill(-ch->pid, sig) < 0 && errno == ESRCH && !ch->lingering)
 		kill(ch->pid, sig);
 	if (sig == SIGTERM && ch->stage == 0)
 		ch->stage = 1;	/* its group lingers for the SIGKILL stage */

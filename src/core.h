@@ -317,6 +317,8 @@ int cgroup_setup(const struct options *o, const struct privs *p, bool restored, 
 		 size_t errlen);
 int cgroup_check(const struct options *o, char *err, size_t errlen);
 void cgroup_adopt(uint32_t id);
+uint32_t cgroup_next(void);
+void cgroup_adopt_next(uint32_t next);
 int cgroup_create(bool worker, uint32_t *id);
 void cgroup_discard(uint32_t id);
 int cgroup_kill(uint32_t id);

@@ -37,6 +37,7 @@ struct wslot {
 	int64_t started_ms;
 	int64_t deadline_ms;	/* WS_DOWN: respawn at; WS_STARTING: hello by */
 	uint32_t cg;		/* --cgroup: its cgroup (cgroup.c); 0 none */
+	bool cgkilled;		/* ...killed whole at the drain: counted once */
 };
 
 struct pool_conn {

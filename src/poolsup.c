@@ -152,12 +152,13 @@ bool poolsup_reaped(struct server *s, pid_t pid, int status)
 					 WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
 		pool_fail_held(s, w);
 		/* --cgroup: what it started goes with it. */
-		if (w->cg && (left = cgroup_release(w->cg)) > 0) {
+		if (w->cg && (left = cgroup_release(w->cg)) > 0 && !w->cgkilled) {
 			s->cgkills++;
 			log_info("worker %d pid %d: %u process(es) it left killed with its cgroup",
 				 i, (int)pid, left);
 		}
 		w->cg = 0;
+		w->cgkilled = false;
 		w->fails = lived >= HEALTHY_MS ? 0 : w->fails + 1;
 		delay = poolsup_backoff_ms(w->fails);
 		w->state = WS_DOWN;
@@ -219,9 +220,10 @@ void poolsup_signal_all(struct server *s, int sig)
 
 		if (w->pid <= 0)
 			continue;
-		if (sig == SIGKILL && w->cg && cgroup_kill(w->cg) == 0)
+		if (sig == SIGKILL && w->cg && !w->cgkilled && cgroup_kill(w->cg) == 0) {
 			s->cgkills++;	/* and whatever it started */
-		else
+			w->cgkilled = true;
+		} else
 			kill(w->pid, sig);
 	}
 }

@@ -134,6 +134,7 @@ bool reload_quiet(const struct server *s)
  *   dgram PID FDNAME                    the child has that datagram socket
  *   cgroup PID ID                       the child or worker runs in that
  *                                       cgroup (cgroup.c's id)
+ *   cgroupnext N                        the next cgroup's number
  * PEER is FAMILY(4, 6, u) HEX32 PORT. */
 static void put_peer(FILE *f, const struct peer *p)
 {
@@ -197,6 +198,8 @@ static int write_state(struct server *s)
 	}
 	fprintf(f, "%s\ncounters %llu %llu %llu %llu %llu\n", STATE_VERSION, s->total,
 		s->refused, s->failed, s->timeouts, s->cgkills);
+	if (cgroup_on())
+		fprintf(f, "cgroupnext %u\n", (unsigned)cgroup_next());
 	h.arg = f;
 	conns_hand_over(s, &h);
 	poolsup_hand_over(s, &h);
@@ -485,6 +488,8 @@ void reload_restore(struct server *s)
 			conns_adopt_worker(s, pid);
 		} else if (sscanf(line, "dgram %d %255s", &pid, name) == 2) {
 			adopt_dgram(s, pid, name);
+		} else if (sscanf(line, "cgroupnext %u", &id) == 1) {
+			cgroup_adopt_next(id);
 		} else if (sscanf(line, "cgroup %d %u", &pid, &id) == 2 && our_child(pid)) {
 			/* Not adopted, the new image's sweep ends it. */
 			conns_adopt_cgroup(s, pid, id);

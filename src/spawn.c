@@ -10,7 +10,7 @@
  *   a process group of its own, so -t and the drain can signal its children;
  *   --rlimit, --nice and --umask (contain.c);
  *   with --cgroup, a cgroup of its own (cgroup.c), which it is born in
- *     (clone3 CLONE_INTO_CGROUP) or moves into before exec;
+ *     (clone3 CLONE_INTO_CGROUP, at vfork's cost) or moves into before exec;
  *   acceptd's environment minus its plumbing, plus the UCSPI variables.
  */
 #include "config.h"
@@ -179,14 +179,6 @@ static void conn_env(const struct conn_info *c, const char *lname, struct envbuf
 	env_add(b, "ACCEPTD_LISTENER=%s", lname);
 }
 
-/* What the child says when it fails before its exec.  Shared memory,
- * so that it reaches us from a clone3 child too, which has a copy of
- * ours (a vfork child shares it anyway). */
-struct report {
-	volatile int err;	/* set by the child when exec fails */
-	volatile bool contained;	/* ...in contain_apply, before the exec */
-};
-
 /* Everything the child needs, prepared by the parent: a vfork child
  * shares our memory and must not allocate, lock or return. */
 struct exec_plan {
@@ -199,7 +191,8 @@ struct exec_plan {
 	const struct options *contain;	/* --rlimit, --nice, --umask */
 	int cgroup;		/* --cgroup: its directory, to be born in; -1 none */
 	int procs;		/* ...or its cgroup.procs, to move into first */
-	struct report *rep;
+	volatile int err;	/* set by the child when exec fails */
+	volatile bool contained;	/* ...in contain_apply, before the exec */
 };
 
 static void child_exec(struct exec_plan *p) __attribute__((noreturn));
@@ -237,7 +230,7 @@ static void child_exec(struct exec_plan *p)
 	}
 	setpgid(0, 0);
 	if ((errno = contain_apply(p->contain)) != 0) {
-		p->rep->contained = true;
+		p->contained = true;
 		goto fail;
 	}
 	for (int sig = 1; sig < NSIG; sig++)
@@ -247,7 +240,7 @@ static void child_exec(struct exec_plan *p)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(p->path, p->argv, p->envp);
 fail:
-	p->rep->err = errno ? errno : EINVAL;
+	p->err = errno ? errno : EINVAL;
 	_exit(127);
 }
 
@@ -276,68 +269,82 @@ struct clone3_args {
 		 set_tid, set_tid_size, cgroup;
 };
 
-/* Born in its cgroup: clone3 with CLONE_INTO_CGROUP.  Without CLONE_VM -
- * a child returning from syscall() on our stack would overwrite the frame
- * we return through (vfork itself is written in assembly to avoid that) -
- * so the child has a copy of our memory, which costs the page tables;
- * CLONE_VFORK still holds us until it execs, as vfork does.  -1 with
- * ENOSYS where there is no clone3 (before Linux 5.3, or filtered: systemd's
- * RestrictNamespaces= answers ENOSYS to it, as it cannot see the flags). */
-static pid_t clone_into(struct exec_plan *p)
-{
-#ifdef SYS_clone3
-	struct clone3_args a = { .flags = CLONE_VFORK | CLONE_INTO_CGROUP,
-		.exit_signal = SIGCHLD, .cgroup = (uint64_t)p->cgroup };
-	long pid = syscall(SYS_clone3, &a, sizeof a);
+/* Born in its cgroup at vfork's cost: clone3 with CLONE_VM | CLONE_VFORK |
+ * CLONE_INTO_CGROUP.  A child sharing our memory cannot return from a C
+ * function on our stack (it would overwrite the frame we return through;
+ * vfork is written in assembly for that reason): it gets a stack of its
+ * own and starts in child_exec from these few instructions.  Without
+ * CLONE_VM the child would copy our page tables, measured at +130 to
+ * +290 us a connection here (bench/RESULTS.md).  x86-64 only; ASan and
+ * valgrind cannot follow a child on a foreign stack, so there, and on
+ * other architectures, the vfork child moves itself (move_into). */
+#if defined(__x86_64__) && defined(SYS_clone3) && !defined(__SANITIZE_ADDRESS__)
+#define CLONE3_VM 1
+#define CHILD_STACK (64 * 1024)
 
-	if (pid == 0)
-		child_exec(p);
-	return (pid_t)pid;
-#else
-	(void)p;
-	errno = ENOSYS;
-	return -1;
-#endif
+static long clone3_vm(struct clone3_args *a, struct exec_plan *p)
+{
+	register long rax __asm__("rax") = SYS_clone3;
+	register struct clone3_args *rdi __asm__("rdi") = a;
+	register long rsi __asm__("rsi") = (long)sizeof *a;
+	register struct exec_plan *r12 __asm__("r12") = p;
+	register void (*r13)(struct exec_plan *) __asm__("r13") = child_exec;
+
+	/* The child comes back from syscall with rax 0 on the new stack
+	 * (16-byte aligned: the call makes it a function's entry); every
+	 * other register is ours, r12 and r13 among them. */
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r12, %%rdi\n\t"
+			 "call *%%r13\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "+r"(rax)
+			 : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13)
+			 : "rcx", "r11", "memory", "cc");
+	return rax;
 }
 
-static bool report_shared;
-
-static struct report *report(void)
+static pid_t born_into(struct exec_plan *p)
 {
-	static struct report *rep, fallback;
+	static char *stack;
+	struct clone3_args a = { .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD, .stack_size = CHILD_STACK, .cgroup = (uint64_t)p->cgroup };
+	long pid;
 
-	if (!rep) {
-		void *m = mmap(NULL, sizeof *rep, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!stack) {
+		/* One for every child: each runs on it only until its exec,
+		 * with us suspended meanwhile.  A guard page below it. */
+		char *m = mmap(NULL, CHILD_STACK + 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
-		report_shared = m != MAP_FAILED;
-		rep = report_shared ? m : &fallback;	/* fallback: vfork only */
+		if (m == MAP_FAILED)
+			return -1;
+		if (mprotect(m, 4096, PROT_NONE) < 0) {
+			munmap(m, CHILD_STACK + 4096);
+			return -1;
+		}
+		stack = m + 4096;
 	}
-	return rep;
+	a.stack = (uint64_t)(uintptr_t)stack;
+	pid = clone3_vm(&a, p);
+	if (pid < 0) {
+		errno = (int)-pid;
+		return -1;
+	}
+	return (pid_t)pid;
 }
+#endif
 
-/* clone3 with CLONE_INTO_CGROUP until it says it cannot; the vfork child
- * then moves itself.  ACCEPTD_CGROUP_MOVE=1 asks for that from the start
- * (tests and bench/cgroup compare the two). */
-static pid_t start_in_cgroup(struct exec_plan *p)
+/* The fallback: a vfork child that writes itself into its cgroup before
+ * anything else, so the handler still never runs outside it. */
+static pid_t move_into(struct exec_plan *p)
 {
-	static int clone3_ok = -1;	/* unknown */
 	pid_t pid;
 	int e;
 
-	if (clone3_ok < 0) {
-		const char *v = getenv("ACCEPTD_CGROUP_MOVE");
-
-		clone3_ok = !(v && strcmp(v, "1") == 0) && report_shared;
-	}
-	if (clone3_ok) {
-		pid = clone_into(p);
-		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
-			return pid;
-		clone3_ok = 0;
-		log_info("--cgroup: no clone3 here (%s): handlers move into their cgroup "
-			 "before exec", strerror(errno));
-	}
 	p->procs = openat(p->cgroup, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (p->procs < 0)
 		return -1;
@@ -349,6 +356,34 @@ static pid_t start_in_cgroup(struct exec_plan *p)
 	return pid;
 }
 
+/* clone3 until its first answer says it cannot (ENOSYS before Linux 5.3
+ * or where filtered: systemd's RestrictNamespaces= answers it so, since a
+ * filter cannot see the flags; E2BIG before 5.7; EPERM from a seccomp
+ * filter); then move_into for good.  ACCEPTD_CGROUP_MOVE=1 asks for
+ * move_into from the start (tests and bench/cgroup compare the two). */
+static pid_t start_in_cgroup(struct exec_plan *p)
+{
+#ifdef CLONE3_VM
+	static int clone3_ok = -1;	/* unknown */
+	pid_t pid;
+
+	if (clone3_ok < 0 && getenv("ACCEPTD_CGROUP_MOVE") &&
+	    strcmp(getenv("ACCEPTD_CGROUP_MOVE"), "1") == 0)
+		clone3_ok = 0;
+	if (clone3_ok) {
+		pid = born_into(p);
+		if (pid >= 0 || clone3_ok > 0 || errno == EAGAIN || errno == ENOMEM) {
+			clone3_ok = pid >= 0 ? 1 : clone3_ok;
+			return pid;
+		}
+		clone3_ok = 0;
+		log_info("--cgroup: clone3 with CLONE_INTO_CGROUP failed (%s): handlers move "
+			 "into their cgroup before exec instead", strerror(errno));
+	}
+#endif
+	return move_into(p);
+}
+
 /* Returns the pid, or -1 with errno set (nothing is left running).  With
  * --cgroup, *cg is its cgroup (cgroup.c). */
 static pid_t run_plan(struct exec_plan *p, bool worker, uint32_t *cg)
@@ -357,9 +392,8 @@ static pid_t run_plan(struct exec_plan *p, bool worker, uint32_t *cg)
 	int e;
 
 	*cg = 0;
-	p->rep = report();
-	p->rep->err = 0;
-	p->rep->contained = false;
+	p->err = 0;
+	p->contained = false;
 	p->cgroup = p->procs = -1;
 	if (cgroup_on() && (p->cgroup = cgroup_create(worker, cg)) < 0)
 		return -1;
@@ -367,13 +401,13 @@ static pid_t run_plan(struct exec_plan *p, bool worker, uint32_t *cg)
 	e = errno;
 	if (p->cgroup >= 0)
 		close(p->cgroup);
-	if (pid >= 0 && p->rep->err) {
+	if (pid >= 0 && p->err) {
 		static struct log_limit lim = { .what = "refused --rlimit/--nice/--umask" };
 
 		waitpid(pid, NULL, 0);	/* exited at once: reap it here */
-		e = p->rep->err;
+		e = p->err;
 		/* The caller's line says only the errno: name the cause. */
-		if (p->rep->contained && log_limited(&lim))
+		if (p->contained && log_limited(&lim))
 			log_err("--rlimit/--nice/--umask: the kernel refused them for a new "
 				"process: %s", strerror(e));
 		pid = -1;

@@ -1482,7 +1482,7 @@ def cgroup_contains():
         c.write(dropdir + "cgroup.conf", "[Service]\nDelegate=yes\n")
         c.write("/etc/acceptd/acceptd.conf", base)
         c.systemctl("daemon-reload")
-        cgroup_start_fails(c, unit, r"^--cgroup: .*acceptd\.service .*Read-only file system",
+        cgroup_start_fails(c, unit, r"^--cgroup: .*acceptd\.service is on a read-only mount .*ProtectControlGroups=no",
                            "Delegate=yes under ProtectControlGroups=yes")
         # No drop-in: not delegated.
         c.remove(dropdir + "cgroup.conf")

@@ -62,7 +62,10 @@ static struct {
 	uint32_t next;		/* the next N */
 	/* Handlers' cgroups that were not empty when they were reaped:
 	 * killed, and removed once empty. */
-	uint32_t *pending;
+	struct pend {
+		uint32_t id;
+		int64_t since_ms;
+	} *pending;
 	unsigned n_pending, cap_pending;
 	int64_t retry_at_ms;
 	unsigned retry_ms;
@@ -93,6 +96,13 @@ int cgroup_parse_limit(const char *arg_raw, struct cgroup_limit *out, char *err,
 	}
 	memcpy(out->key, arg_raw, klen);
 	out->key[klen] = '\0';
+	/* A handler shares acceptd's memory until its exec (vfork's way):
+	 * moving it across cpuset.mems would move acceptd's pages too. */
+	if (strncmp(out->key, "cpuset.mems", 11) == 0) {
+		snprintf(err, errlen, "--cgroup-limit '%s': cpuset.mems is not supported (a "
+			 "handler starts out sharing acceptd's memory); cpuset.cpus is", arg);
+		return -1;
+	}
 	for (int i = 0; own_files[i]; i++)
 		if (strcmp(out->key, own_files[i]) == 0) {
 			snprintf(err, errlen, "--cgroup-limit '%s': %s is acceptd's to write, "
@@ -165,9 +175,17 @@ static int own_cgroup(char *out, size_t len)
 	return r;
 }
 
-/* Where the cgroup2 file system is mounted, and which of its paths that
- * mount's root is (inside a cgroup namespace or a bind mount, not "/"). */
-static int cgroup2_mount(char *mnt, size_t mntlen, char *root, size_t rootlen)
+/* Where the cgroup2 file system is mounted so that own (our path in the
+ * hierarchy) is inside it, and which path of the hierarchy that mount's
+ * root is (inside a cgroup namespace or a bind mount, not "/"). */
+static bool inside(const char *own, const char *root)
+{
+	size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+
+	return strncmp(own, root, rl) == 0 && (own[rl] == '/' || own[rl] == '\0');
+}
+
+static int cgroup2_mount(const char *own, char *mnt, size_t mntlen, char *root, size_t rootlen)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096];
@@ -188,8 +206,11 @@ static int cgroup2_mount(char *mnt, size_t mntlen, char *root, size_t rootlen)
 			continue;
 		unescape(field[3]);
 		unescape(field[4]);
-		snprintf(root, rootlen, "%s", field[3]);
-		snprintf(mnt, mntlen, "%s", field[4]);
+		if (!inside(own, field[3]) || strlen(field[3]) >= rootlen ||
+		    strlen(field[4]) >= mntlen)
+			continue;
+		memcpy(root, field[3], strlen(field[3]) + 1);
+		memcpy(mnt, field[4], strlen(field[4]) + 1);
 		r = 0;
 	}
 	fclose(f);
@@ -255,59 +276,111 @@ static void read_at(int dir, const char *file, char *out, size_t len)
 	out[strcspn(out, "\n")] = '\0';
 }
 
-/* How many processes are in dir/name (cgroup.procs lines). */
-static unsigned count_procs(int dir, const char *name)
+/* A directory fd of its own to read: a dup would share the position of
+ * the one it copies, and a second reading would start at the end. */
+static int own_open(int dir)
 {
-	char path[CGROUP_NAME_MAX + 16], buf[4096];
+	return openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The name of a directory in fd (a child cgroup), if there is one. */
+static bool first_subdir(int fd, char *out, size_t len)
+{
+	int dup_fd = own_open(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *e;
+	bool found = false;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return false;
+	}
+	while (!found && (e = readdir(d)))
+		if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0 && strlen(e->d_name) < len) {
+			memcpy(out, e->d_name, strlen(e->d_name) + 1);
+			found = true;
+		}
+	closedir(d);
+	return found;
+}
+
+/* How many processes are in dir/name and the cgroups a handler made in
+ * it (for the log: bounded, and only when something was left). */
+static unsigned count_procs(int dir, const char *name, int depth)
+{
+	char buf[4096];
 	unsigned n = 0;
 	ssize_t got;
-	int fd;
+	int sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	DIR *d;
+	struct dirent *e;
 
-	snprintf(path, sizeof path, "%s/cgroup.procs", name);
-	fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (sub < 0)
 		return 0;
-	while ((got = read(fd, buf, sizeof buf)) > 0)
+	fd = openat(sub, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && (got = read(fd, buf, sizeof buf)) > 0)
 		for (ssize_t i = 0; i < got; i++)
 			n += buf[i] == '\n';
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	d = depth < 8 ? fdopendir(sub) : NULL;
+	if (!d) {
+		close(sub);
+		return n;
+	}
+	while ((e = readdir(d)))
+		if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0)
+			n += count_procs(dirfd(d), e->d_name, depth + 1);
+	closedir(d);
 	return n;
 }
 
 /* Removes dir/name and, first, the cgroups a handler made inside it (it
- * owns its own: it may).  cgroup.kill ended their processes too; a
- * cgroup cannot be removed while a child cgroup exists.  Bounded depth:
- * what is deeper stays, and the removal is tried again later. */
-#define REMOVE_DEPTH 32
+ * owns its own, so it may; one cannot be removed while it has children;
+ * cgroup.kill ended their processes too).  Each pass walks down to a leaf
+ * holding two fds, however deep the tree, and removes it; a budget of
+ * passes per call keeps a deep tree from stalling the loop: the rest is
+ * tried again later.  0, or -1 (errno EBUSY: processes still in it). */
+#define REMOVE_BUDGET 256
 
-static int remove_tree(int dir, const char *name, int depth)
+static int remove_tree(int dir, const char *name)
 {
-	int fd, e;
-	DIR *d;
-	struct dirent *ent;
+	for (int pass = 0; pass < REMOVE_BUDGET; pass++) {
+		char cur[256], sub[256];
+		int parent, fd, r, e;
 
-	if (unlinkat(dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-		return 0;
-	e = errno;
-	if (e != EBUSY && e != ENOTEMPTY)
-		return -1;
-	if (depth >= REMOVE_DEPTH || (fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		errno = e;
-		return -1;
+		if (unlinkat(dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY && errno != ENOTEMPTY)
+			return -1;
+		parent = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+		snprintf(cur, sizeof cur, "%s", name);
+		while (parent >= 0 && (fd = openat(parent, cur, O_RDONLY | O_DIRECTORY |
+						   O_CLOEXEC)) >= 0) {
+			bool deeper = first_subdir(fd, sub, sizeof sub);
+
+			if (!deeper) {
+				close(fd);
+				break;
+			}
+			close(parent);
+			parent = fd;
+			memcpy(cur, sub, sizeof cur);
+		}
+		if (parent < 0)
+			return -1;
+		r = unlinkat(parent, cur, AT_REMOVEDIR);
+		e = errno;
+		close(parent);
+		if (r < 0 && e != ENOENT) {
+			errno = e;	/* a leaf with processes: not yet */
+			return -1;
+		}
 	}
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	while ((ent = readdir(d)))
-		if (ent->d_type == DT_DIR && strcmp(ent->d_name, ".") != 0 &&
-		    strcmp(ent->d_name, "..") != 0)
-			remove_tree(dirfd(d), ent->d_name, depth + 1);
-	closedir(d);
-	if (unlinkat(dir, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-		return 0;
+	errno = EBUSY;
 	return -1;
 }
 
@@ -409,17 +482,19 @@ static int locate(bool restored, char *err, size_t errlen)
 	const char *rel;
 	size_t rl;
 
-	if (own_cgroup(own, sizeof own) < 0 || cgroup2_mount(mnt, sizeof mnt, root, sizeof root) < 0) {
-		snprintf(err, errlen, "--cgroup: no cgroup v2 hierarchy is mounted (a cgroup v1 "
-			 "only system has no cgroup.kill)");
+	if (own_cgroup(own, sizeof own) < 0) {
+		snprintf(err, errlen, "--cgroup: no cgroup v2 hierarchy (a cgroup v1 only "
+			 "system has no cgroup.kill)");
+		return -1;
+	}
+	/* "/.." (outside our cgroup namespace's root) names nothing we can
+	 * reach through the mount. */
+	if (strstr(own, "/..") || cgroup2_mount(own, mnt, sizeof mnt, root, sizeof root) < 0) {
+		snprintf(err, errlen, "--cgroup: our cgroup %s is under no cgroup v2 mount here",
+			 own);
 		return -1;
 	}
 	rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-	if (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0')) {
-		snprintf(err, errlen, "--cgroup: our cgroup %s is outside the cgroup2 mount at %s",
-			 own, mnt);
-		return -1;
-	}
 	rel = own + rl;
 	if (restored) {
 		size_t n = strlen(rel);
@@ -454,7 +529,7 @@ static bool adopted(uint32_t id)
 
 static void sweep(void)
 {
-	int fd = dup(cg.dir);
+	int fd = own_open(cg.dir);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
@@ -464,6 +539,7 @@ static void sweep(void)
 		return;
 	}
 	while ((e = readdir(d))) {
+		char name[CGROUP_NAME_MAX];
 		unsigned long n;
 		char *end;
 		bool worker = strncmp(e->d_name, "worker-", 7) == 0;
@@ -475,18 +551,68 @@ static void sweep(void)
 		if (*end || n == 0 || n >= CGROUP_WORKER)
 			continue;
 		id = (uint32_t)n | (worker ? CGROUP_WORKER : 0);
-		if (adopted(id))
-			continue;
-		if (remove_tree(cg.dir, e->d_name, 0) == 0)
+		cgroup_name(id, name);
+		if (strcmp(name, e->d_name) != 0 || adopted(id))
+			continue;	/* not a name we give ("conn-05") */
+		if (remove_tree(cg.dir, e->d_name) == 0)
 			continue;
 		log_notice("--cgroup: %s/%s is left from an earlier acceptd with %u process(es) "
-			   "in it; killing them", cg.path, e->d_name, count_procs(cg.dir, e->d_name));
+			   "in it; killing them", cg.path, e->d_name, count_procs(cg.dir, name, 0));
 		cgroup_kill(id);
 		cgroup_release(id);
 		if ((n & ~CGROUP_WORKER) >= cg.next)
 			cg.next = (uint32_t)(n & ~CGROUP_WORKER) + 1;
 	}
 	closedir(d);
+}
+
+/* Is C ours alone, once we are in the leaf?  cgroup v2 asks a process
+ * that moves another only for write access to their common ancestor's
+ * cgroup.procs - not whose the moved process is.  A handler, which owns
+ * its conn-N (or, with -u, finds C given to its user), could pull any
+ * other process of C into its own cgroup, and acceptd would kill it
+ * with the handler.  So nothing but acceptd's own may be in C: its leaf,
+ * its conn-N/worker-N (leftovers, swept next) and systemd's .control
+ * (ExecReload=, gone once it ran). */
+static int dedicated(char *err, size_t errlen)
+{
+	char busy[64], events[256], path[300];
+	int fd = own_open(cg.dir);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	int r = 0;
+
+	read_at(cg.dir, "cgroup.procs", busy, sizeof busy);
+	if (busy[0]) {
+		snprintf(err, errlen, "--cgroup: %s holds other processes too (pid %s): a handler "
+			 "could move them into its own cgroup, to be killed with it; give acceptd "
+			 "a cgroup of its own", cg.path, busy);
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (d && r == 0 && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' || strcmp(e->d_name, LEAF) == 0 ||
+		    strcmp(e->d_name, CHECK) == 0 || strncmp(e->d_name, "conn-", 5) == 0 ||
+		    strncmp(e->d_name, "worker-", 7) == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/cgroup.events", e->d_name);
+		read_at(cg.dir, path, events, sizeof events);
+		if (strstr(events, "populated 1")) {
+			snprintf(err, errlen, "--cgroup: %s/%s holds processes that are not "
+				 "acceptd's: a handler could move them into its own cgroup, to be "
+				 "killed with it; give acceptd a cgroup of its own", cg.path,
+				 e->d_name);
+			r = -1;
+		}
+	}
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* Ours with -u: the delegation files, as systemd gives them to User=. */
@@ -557,6 +683,8 @@ int cgroup_setup(const struct options *o, const struct privs *p, bool restored, 
 				 strerror(errno));
 			return -1;
 		}
+		if (dedicated(err, errlen) < 0)
+			return -1;
 	}
 	if (controllers(cg.dir, cg.path, o, err, errlen) < 0 ||
 	    try_limits(cg.dir, o, err, errlen) < 0)
@@ -644,8 +772,10 @@ int cgroup_create(bool worker, uint32_t *id)
 		cgroup_name(*id, name);
 		if (mkdirat(cg.dir, name, 0755) == 0)
 			break;
-		if (errno != EEXIST)
+		if (errno != EEXIST) {
+			*id = 0;
 			return -1;
+		}
 	}
 	fd = openat(cg.dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && write_limits(fd, cg.opt, err, sizeof err) == 0)
@@ -657,6 +787,7 @@ int cgroup_create(bool worker, uint32_t *id)
 		close(fd);
 	}
 	unlinkat(cg.dir, name, AT_REMOVEDIR);
+	*id = 0;
 	errno = e;
 	return -1;
 }
@@ -687,9 +818,25 @@ static void retry_soon(void)
 	cg.retry_at_ms = mono_ms() + cg.retry_ms;
 }
 
+static void add_pending(uint32_t id)
+{
+	if (cg.n_pending == cg.cap_pending) {
+		unsigned cap = cg.cap_pending ? 2 * cg.cap_pending : 16;
+		struct pend *grown = realloc(cg.pending, cap * sizeof *grown);
+
+		if (!grown)
+			return;	/* the sweep at the next start finds it */
+		cg.pending = grown;
+		cg.cap_pending = cap;
+	}
+	cg.pending[cg.n_pending].id = id;
+	cg.pending[cg.n_pending++].since_ms = mono_ms();
+	retry_soon();
+}
+
 /* Its main process is reaped: remove the cgroup, or, when something is
  * still in it, kill that and remove it once empty.  Returns how many
- * processes were left. */
+ * processes were left (0: none, only cgroups a handler made in it). */
 unsigned cgroup_release(uint32_t id)
 {
 	static struct log_limit lim = { .what = "cgroups that could not be removed" };
@@ -702,27 +849,56 @@ unsigned cgroup_release(uint32_t id)
 	if (errno != EBUSY && errno != ENOTEMPTY && log_limited(&lim))	/* not what was left */
 		log_warn("--cgroup: cannot remove %s/%s: %s; trying again", cg.path, name,
 			 strerror(errno));
-	n = count_procs(cg.dir, name);
-	cgroup_kill(id);
-	if (cg.n_pending == cg.cap_pending) {
-		unsigned cap = cg.cap_pending ? 2 * cg.cap_pending : 16;
-		uint32_t *grown = realloc(cg.pending, cap * sizeof *grown);
-
-		if (!grown)
-			return n;	/* the sweep at the next start finds it */
-		cg.pending = grown;
-		cg.cap_pending = cap;
-	}
-	cg.pending[cg.n_pending++] = id;
-	retry_soon();
-	return n ? n : 1;
+	n = count_procs(cg.dir, name, 0);
+	if (n)
+		cgroup_kill(id);
+	if (remove_tree(cg.dir, name) < 0)
+		add_pending(id);
+	return n;
 }
 
-/* Killed cgroups still to remove: acceptd does not exit before they are
- * gone. */
+/* A reload's hand-over: the removals still to do. */
+unsigned cgroup_pending_ids(uint32_t *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (; n < cg.n_pending && n < max; n++)
+		out[n] = cg.pending[n].id;
+	return n;
+}
+
+void cgroup_adopt_pending(uint32_t id)
+{
+	cgroup_adopt(id);	/* not the sweep's: the retries' */
+	add_pending(id);
+}
+
+/* Killed cgroups still to remove that acceptd waits for before it exits:
+ * those not yet STUCK_MS old.  A process the kernel holds (D state), or a
+ * tree too large, must not keep it (or a service's stop) waiting for
+ * ever: cgroup_left says which are left behind. */
+#define STUCK_MS 10000
+
 unsigned cgroup_pending(void)
 {
-	return cg.n_pending;
+	int64_t now = mono_ms();
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < cg.n_pending; i++)
+		n += now - cg.pending[i].since_ms < STUCK_MS;
+	return n;
+}
+
+void cgroup_left(void)
+{
+	char name[CGROUP_NAME_MAX];
+
+	for (unsigned i = 0; i < cg.n_pending; i++) {
+		cgroup_name(cg.pending[i].id, name);
+		log_err("--cgroup: %s/%s is still there after %.0f s (a process in it does not "
+			"die, or cgroups made in it); left behind", cg.path, name,
+			(double)(mono_ms() - cg.pending[i].since_ms) / 1000.0);
+	}
 }
 
 /* The timer contract (clock.h): retries the removals that are due. */
@@ -736,10 +912,10 @@ int64_t cgroup_tick(void)
 	if (mono_ms() < cg.retry_at_ms)
 		return cg.retry_at_ms;
 	for (unsigned i = 0; i < cg.n_pending; i++) {
-		cgroup_name(cg.pending[i], name);
-		if (remove_tree(cg.dir, name, 0) == 0)
+		cgroup_name(cg.pending[i].id, name);
+		if (remove_tree(cg.dir, name) == 0)
 			continue;
-		cgroup_kill(cg.pending[i]);	/* whatever raced the first one */
+		cgroup_kill(cg.pending[i].id);	/* whatever raced the first one */
 		cg.pending[kept++] = cg.pending[i];
 	}
 	cg.n_pending = kept;

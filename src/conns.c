@@ -395,8 +395,9 @@ void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l)
 	l->dgram_pid = pid;
 }
 
-/* A handler or old worker (tracked already) runs in cgroup id. */
-void conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id)
+/* A handler or old worker (tracked already) runs in cgroup id.  False
+ * when it is not tracked (the table was full): the sweep ends it. */
+bool conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id)
 {
 	unsigned char key[TABLE_KEY_MAX];
 	struct child *ch;
@@ -405,6 +406,7 @@ void conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id)
 	ch = table_get(s->children, key);
 	if (ch)
 		ch->cg = id;
+	return ch != NULL;
 }
 
 void conns_adopt_worker(struct server *s, pid_t pid)

@@ -324,6 +324,9 @@ void cgroup_discard(uint32_t id);
 int cgroup_kill(uint32_t id);
 unsigned cgroup_release(uint32_t id);
 unsigned cgroup_pending(void);
+void cgroup_left(void);
+unsigned cgroup_pending_ids(uint32_t *out, unsigned max);
+void cgroup_adopt_pending(uint32_t id);
 int64_t cgroup_tick(void);
 /* config.c - --config FILE: its KEY = VALUE lines applied as the long
  * options they name, except those the command line gave (it replaces the
@@ -362,7 +365,7 @@ void conns_adopt_child(struct server *s, pid_t pid, long long started_ms, unsign
 void conns_adopt_worker(struct server *s, pid_t pid);
 void conns_adopt_held(struct server *s, pid_t worker, const struct peer *p);
 void conns_adopt_dgram(struct server *s, pid_t pid, struct listener *l);
-void conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id);
+bool conns_adopt_cgroup(struct server *s, pid_t pid, uint32_t id);
 
 /* contain.c - rlimits, nice and umask for every handler and worker */
 const char *contain_rlimit_name(int resource);

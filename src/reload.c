@@ -135,6 +135,7 @@ bool reload_quiet(const struct server *s)
  *   cgroup PID ID                       the child or worker runs in that
  *                                       cgroup (cgroup.c's id)
  *   cgroupnext N                        the next cgroup's number
+ *   cgrouppending ID                    killed, still to be removed
  * PEER is FAMILY(4, 6, u) HEX32 PORT. */
 static void put_peer(FILE *f, const struct peer *p)
 {
@@ -198,8 +199,14 @@ static int write_state(struct server *s)
 	}
 	fprintf(f, "%s\ncounters %llu %llu %llu %llu %llu\n", STATE_VERSION, s->total,
 		s->refused, s->failed, s->timeouts, s->cgkills);
-	if (cgroup_on())
+	if (cgroup_on()) {
+		uint32_t ids[256];
+		unsigned n = cgroup_pending_ids(ids, 256);
+
 		fprintf(f, "cgroupnext %u\n", (unsigned)cgroup_next());
+		for (unsigned i = 0; i < n; i++)	/* more: the sweep finds them */
+			fprintf(f, "cgrouppending %u\n", (unsigned)ids[i]);
+	}
 	h.arg = f;
 	conns_hand_over(s, &h);
 	poolsup_hand_over(s, &h);
@@ -492,8 +499,10 @@ void reload_restore(struct server *s)
 			cgroup_adopt_next(id);
 		} else if (sscanf(line, "cgroup %d %u", &pid, &id) == 2 && our_child(pid)) {
 			/* Not adopted, the new image's sweep ends it. */
-			conns_adopt_cgroup(s, pid, id);
-			cgroup_adopt(id);
+			if (conns_adopt_cgroup(s, pid, id))
+				cgroup_adopt(id);
+		} else if (sscanf(line, "cgrouppending %u", &id) == 1) {
+			cgroup_adopt_pending(id);
 		} else if (held > 0 && sscanf(line, "held %3s %39s %u", fam, hex, &port) == 3 &&
 			   parse_peer(fam, hex, port, &p) == 0) {
 			if (worker)

@@ -418,6 +418,7 @@ int server_run(struct server *s)
 	if (single && s->pool && !s->stopping)
 		poolsup_stop(s);	/* idle workers exit at once */
 	proxyq_free(s);
+	cgroup_left();		/* what could not be removed, said once */
 	log_limits_flush(true);
 	if (s->stopping)
 		log_counters(s, "stopped: ");

@@ -278,7 +278,12 @@ struct clone3_args {
  * +290 us a connection here (bench/RESULTS.md).  x86-64 only; ASan and
  * valgrind cannot follow a child on a foreign stack, so there, and on
  * other architectures, the vfork child moves itself (move_into). */
-#if defined(__x86_64__) && defined(SYS_clone3) && !defined(__SANITIZE_ADDRESS__)
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__x86_64__) && defined(SYS_clone3) && !defined(__SANITIZE_ADDRESS__) && \
+	!defined(__SANITIZE_THREAD__) && !__has_feature(address_sanitizer) && \
+	!__has_feature(thread_sanitizer) && !__has_feature(memory_sanitizer)
 #define CLONE3_VM 1
 #define CHILD_STACK (64 * 1024)
 
@@ -372,7 +377,10 @@ static pid_t start_in_cgroup(struct exec_plan *p)
 		clone3_ok = 0;
 	if (clone3_ok) {
 		pid = born_into(p);
-		if (pid >= 0 || clone3_ok > 0 || errno == EAGAIN || errno == ENOMEM) {
+		/* What says clone3 or its flag is not to be had; any other
+		 * error is this start's, not the path's. */
+		if (pid >= 0 || clone3_ok > 0 ||
+		    (errno != ENOSYS && errno != E2BIG && errno != EPERM && errno != EINVAL)) {
 			clone3_ok = pid >= 0 ? 1 : clone3_ok;
 			return pid;
 		}

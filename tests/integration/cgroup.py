@@ -535,6 +535,32 @@ def a_cgroup_the_handler_made_in_its_own_goes_too():
 
 
 @case
+def a_deep_tree_the_handler_made_goes_too():
+    """Cgroups nested 100 deep inside conn-N, an empty leaf at the bottom
+    (no controller bounds the depth here): all removed, leaves first -
+    however deep, with two fds at a time - and acceptd serving a single
+    inherited connection (-i, nowait) exits with its handler's status once
+    they are gone, rather than waiting for ever."""
+    need_root()
+    with Cgroup() as cg:
+        nest = ('d="$(sed -n \'s/^[^ ]* [^ ]* [^ ]* [^ ]* \\([^ ]*\\) .* - cgroup2 .*/\\1/p\' '
+                '/proc/self/mountinfo | head -n 1)$(sed -n \'s/^0:://p\' /proc/self/cgroup)"; '
+                'for i in $(seq 100); do d="$d/n"; mkdir "$d" || exit 9; done; exit 3')
+        lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        with lst, socket.create_connection(lst.getsockname()) as client:
+            conn, _ = lst.accept()
+            with conn:
+                d = cg.acceptd(["-v", "-i", "--cgroup", "--", "/bin/sh", "-c", nest],
+                               stdin=conn)
+            client.shutdown(socket.SHUT_WR)
+            assert d.wait(timeout=20) == 3, d.log()
+        assert kids(cg.path) == [], kids(cg.path)
+        assert not [n for n in os.listdir(cg.path) if n.startswith("conn-")], os.listdir(cg.path)
+
+
+@case
 def a_thousand_connections_leave_no_cgroup_behind():
     """1,000 connections, each a cat of its cgroup: each handler in a
     conn-N of its own, N from 1 to 1000, none failed, and no conn-* left
@@ -763,7 +789,7 @@ BAD_LIMITS = ["nonsense", "=1", "memory.max", "memorymax=1", "memory max=1", ".m
               "../memory.max=1", "memory/max=1", "cgroup.procs=1", "cgroup.threads=1",
               "cgroup.subtree_control=+memory", "cgroup.kill=1", "cgroup.freeze=1",
               "cgroup.type=threaded", "memory.max=" + "1" * 256, "memory.max=1\n2",
-              "memory.max=\x01"]
+              "memory.max=\x01", "cpuset.mems=0"]
 
 
 @case
@@ -899,29 +925,50 @@ def unwritable_or_undelegated_cgroups_exit_1():
 
 
 @case
-def processes_in_c_and_a_controller_limit_exit_1():
-    """cgroup v2's no-internal-processes rule: with another process in C a
-    --cgroup-limit that needs a controller cannot be had (exit 1); a
-    limit that needs none (cgroup.max.descendants) can, and handlers
-    start beside the other process.  The refusal is tested only where C
-    has a controller to enable (a hugetlb.*.max file)."""
+def other_processes_in_c_exit_1():
+    """C must hold nothing but acceptd's own: cgroup v2 lets whoever may
+    write a common ancestor's cgroup.procs move any process, so a handler
+    could pull another process of C into its own cgroup, to be killed with
+    it.  With another process in C itself, or in a sub-cgroup that is not
+    acceptd's, acceptd exits 1 saying so, and the other process lives on.
+    An empty foreign sub-cgroup and an empty conn-N do not count."""
     need_root()
     with Cgroup() as cg:
         other = sleeper_in(cg)
         try:
-            d = cg.acceptd(limit_args(["cgroup.max.descendants=0"]) +
-                           ["-l", "127.0.0.1:0", "--", "/bin/cat", "/proc/self/cgroup"])
-            addr, = d.listening()
-            assert "0::%s/conn-1" % cg.rel() in exchange(addr).decode()
-            assert d.stop() == 0
-            # Only where C has a controller (not on the reference machine,
-            # whose hugetlb is not enabled below the root).
-            keys = [n for n in os.listdir(cg.path) if re.fullmatch(r"hugetlb\.\w+\.max", n)]
-            if keys:
-                msg = one_error(1, limit_args([keys[0] + "=0"]) + SERVE, preexec_fn=cg.join())
-                assert msg.startswith("acceptd: --cgroup"), msg
+            msg = one_error(1, ["--cgroup"] + SERVE, preexec_fn=cg.join())
+            assert msg.startswith("acceptd: --cgroup: %s holds other processes too (pid %d)"
+                              % (cg.path, other.pid)), msg
+            assert other.poll() is None, "the other process was touched"
         finally:
             stop_popen(other)
+    with Cgroup() as cg:
+        os.mkdir(os.path.join(cg.path, "elsewhere"))
+        other = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL,
+                                 preexec_fn=cg.join("elsewhere"))
+        try:
+            msg = one_error(1, ["--cgroup"] + SERVE, preexec_fn=cg.join())
+            assert msg.startswith("acceptd: --cgroup: %s/elsewhere holds processes that "
+                                  "are not acceptd's" % cg.path), msg
+            assert other.poll() is None, "the other process was touched"
+        finally:
+            stop_popen(other)
+        wait_until(lambda: rmdir_ok(os.path.join(cg.path, "elsewhere")), 10,
+                   "elsewhere/ empty")
+        d = cg.acceptd(["--cgroup", "-l", "127.0.0.1:0", "--", "/bin/cat", "/proc/self/cgroup"])
+        addr, = d.listening()
+        assert "0::%s/conn-1" % cg.rel() in exchange(addr).decode()
+        assert d.stop() == 0
+
+
+def rmdir_ok(path):
+    try:
+        os.rmdir(path)
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 # --- 6. reloads, users, datagrams, orphans --------------------------------------

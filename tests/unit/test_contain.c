@@ -148,6 +148,7 @@ static const struct {
 	{ "memory.high=max", "memory.high", "max" },
 	{ "io.max=8:0 rbps=1048576", "io.max", "8:0 rbps=1048576" },
 	{ "memory.oom.group=1", "memory.oom.group", "1" },
+	{ "cpuset.cpus=0-1", "cpuset.cpus", "0-1" },
 };
 
 static const struct {
@@ -167,6 +168,8 @@ static const struct {
 	{ "cgroup.kill=1", "acceptd's to write" },
 	{ "cgroup.subtree_control=+memory", "acceptd's to write" },
 	{ "cgroup.freeze=1", "acceptd's to write" },
+	{ "cpuset.mems=0", "cpuset.mems is not supported" },
+	{ "cpuset.mems.effective=0", "cpuset.mems is not supported" },
 };
 
 START_TEST(test_cgroup_limit_good)

@@ -573,7 +573,7 @@ static void sweep(void)
  * other process of C into its own cgroup, and acceptd would kill it
  * with the handler.  So nothing but acceptd's own may be in C: its leaf,
  * its conn-N/worker-N (leftovers, swept next) and systemd's .control
- * (ExecReload=, gone once it ran). */
+ * (where, with Delegate=yes, ExecStartPost= and ExecReload= run). */
 static int dedicated(char *err, size_t errlen)
 {
 	char busy[64], events[256], path[300];
@@ -594,7 +594,9 @@ static int dedicated(char *err, size_t errlen)
 		return -1;
 	}
 	while (d && r == 0 && (e = readdir(d))) {
-		if (e->d_type != DT_DIR || e->d_name[0] == '.' || strcmp(e->d_name, LEAF) == 0 ||
+		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, ".control") == 0 ||
+		    strcmp(e->d_name, LEAF) == 0 ||
 		    strcmp(e->d_name, CHECK) == 0 || strncmp(e->d_name, "conn-", 5) == 0 ||
 		    strncmp(e->d_name, "worker-", 7) == 0)
 			continue;

@@ -626,6 +626,14 @@ def wait_counters(d, timeout=10, **want):
     return last
 
 
+def notify_socket():
+    """A bound NOTIFY_SOCKET receiver and its path."""
+    path = os.path.join(tmpdir(), "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    return ns, path
+
+
 def notify_until(sock, want=b"READY=1", timeout=10):
     """Read datagrams from a NOTIFY_SOCKET receiver until one equals want;
     returns the messages before it.  fds that come along (FDSTORE=1) are

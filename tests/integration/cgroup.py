@@ -48,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from acceptd_test import (ACCEPTD, Daemon, Skip, case, cgroup2_mount,  # noqa: E402
-                          connect, exchange, into_cgroup, pid_dead, proc_children, read_all,
+                          connect, exchange, into_cgroup, notify_socket, pid_dead, proc_children, read_all,
                           run, run_acceptd, scratch_cgroup, stop_pid, tmpdir, wait_counters,
                           wait_until, write_script)
 
@@ -355,13 +355,6 @@ def final_status(ns, total, timeout=10):
                               (f.rsplit(" ", 1) for f in ln[7:].split(", ")) if v.isdigit())
                 if fields.get("active") == 0 and fields.get("total") == total:
                     return fields
-
-
-def notify_socket():
-    path = os.path.join(tmpdir(), "notify")
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(path)
-    return ns, path
 
 
 def sleeper_in(cg):

@@ -21,7 +21,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from acceptd_test import (refused, sock_inodes, Daemon, Skip, case, connect, exchange, notify_until,  # noqa: E402
+from acceptd_test import (refused, sock_inodes, Daemon, Skip, case, connect, exchange, notify_socket,  # noqa: E402
+                          notify_until,
                           parse_addr, proc_children, run, run_acceptd, tmpdir,
                           wait_until)
 
@@ -59,14 +60,6 @@ def report(addr):
     rep = json.loads(exchange(addr))
     rep["env"] = dict(v.split("=", 1) for v in rep["environ"])
     return rep
-
-
-def notify_socket():
-    """A bound NOTIFY_SOCKET receiver and its path."""
-    path = os.path.join(tmpdir(), "notify")
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(path)
-    return ns, path
 
 
 def reload_and_wait_ready(d, ns):
